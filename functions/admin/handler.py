@@ -1,0 +1,18 @@
+"""admin: platform health (and, later, users, permissions, kill switch, audit log)."""
+
+from autostock import health
+from autostock.contract import Request, Router
+from autostock.errors import ServiceUnavailable
+
+router = Router()
+
+
+@router.route("GET", "/api/v1/health")
+def get_health(req: Request) -> tuple[int, dict]:
+    report = health.check(req.resources)
+    if not report["ok"]:
+        raise ServiceUnavailable("a data service is down", code="unhealthy", details=report)
+    return 200, report
+
+
+handle = router.handle

@@ -1,0 +1,89 @@
+"""Access tokens: short-lived JWTs, one pinned algorithm, revocable by `jti`."""
+
+from __future__ import annotations
+
+import time
+import uuid
+from dataclasses import dataclass
+from typing import Any
+
+import jwt
+import redis
+
+from autostock.config import Settings
+from autostock.errors import AuthError
+
+ALGORITHM = "HS256"
+
+
+@dataclass(frozen=True)
+class Principal:
+    """Who is calling: the user, what the token allows, and how they authenticated."""
+
+    user_id: str
+    scopes: frozenset[str]
+    jti: str = ""
+    expires_at: int = 0
+    via: str = "jwt"  # "jwt" or "api_key"
+
+    @property
+    def is_admin(self) -> bool:
+        return "admin" in self.scopes
+
+    def has(self, scope: str) -> bool:
+        return scope in self.scopes
+
+
+def issue_access_token(settings: Settings, user_id: str, scopes: list[str] | frozenset[str],
+                       *, now: int | None = None, ttl: int | None = None) -> tuple[str, dict[str, Any]]:
+    """Sign an access token; returns (token, claims)."""
+    issued = int(now if now is not None else time.time())
+    claims = {
+        "sub": str(user_id),
+        "jti": uuid.uuid4().hex,
+        "iat": issued,
+        "exp": issued + (ttl if ttl is not None else settings.access_token_ttl),
+        "iss": settings.jwt_issuer,
+        "aud": settings.jwt_audience,
+        "scope": " ".join(sorted(scopes)),
+    }
+    return jwt.encode(claims, settings.jwt_secret.reveal(), algorithm=ALGORITHM), claims
+
+
+def decode_access_token(settings: Settings, token: str) -> dict[str, Any]:
+    """Verify signature, algorithm, issuer, audience and expiry; AuthError on any failure."""
+    try:
+        return jwt.decode(
+            token,
+            settings.jwt_secret.reveal(),
+            algorithms=[ALGORITHM],
+            audience=settings.jwt_audience,
+            issuer=settings.jwt_issuer,
+            options={"require": ["sub", "jti", "iat", "exp", "iss", "aud"]},
+        )
+    except jwt.ExpiredSignatureError as e:
+        raise AuthError("access token has expired", code="token_expired") from e
+    except jwt.PyJWTError as e:
+        raise AuthError("access token is invalid", code="invalid_token") from e
+
+
+def revoke_jti(settings: Settings, client: redis.Redis, jti: str, expires_at: int) -> None:
+    """Refuse this token id until it would have expired anyway."""
+    ttl = max(1, int(expires_at - time.time()))
+    client.set(settings.redis_key("revoked", jti), "1", ex=ttl)
+
+
+def is_revoked(settings: Settings, client: redis.Redis, jti: str) -> bool:
+    return bool(client.exists(settings.redis_key("revoked", jti)))
+
+
+def principal_from_token(settings: Settings, client: redis.Redis, token: str) -> Principal:
+    claims = decode_access_token(settings, token)
+    if is_revoked(settings, client, claims["jti"]):
+        raise AuthError("access token has been revoked", code="token_revoked")
+    return Principal(
+        user_id=claims["sub"],
+        scopes=frozenset(str(claims.get("scope", "")).split()),
+        jti=claims["jti"],
+        expires_at=int(claims["exp"]),
+    )

@@ -1,0 +1,1 @@
+"""Broker adapters (kis, ls, kiwoom, paper) behind one interface, `base.Broker`."""

@@ -1,0 +1,1 @@
+"""Protocol-faithful local simulators of each broker, for tests and `make run`."""

@@ -1,0 +1,83 @@
+"""`autostock` command line: the operator's and developer's entry points."""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import os
+import secrets
+import sys
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+from autostock.config import environment_with, load_settings
+from autostock.logs import configure_logging
+
+
+def _settings(args: argparse.Namespace):  # noqa: ANN202 - Settings
+    return load_settings(environment_with(getattr(args, "env_file", None)))
+
+
+def cmd_migrate(args: argparse.Namespace) -> int:
+    from autostock.db.migrate import migrate
+    applied = migrate(_settings(args).database_url.reveal())
+    print(f"applied {len(applied)} migration(s)" + (f": {applied}" if applied else ""))
+    return 0
+
+
+def generated_env() -> dict[str, str]:
+    """Fresh secrets for a new install (never printed)."""
+    from cryptography.fernet import Fernet
+    return {
+        "JWT_SECRET": base64.urlsafe_b64encode(secrets.token_bytes(48)).decode(),
+        "ENCRYPTION_KEYS": Fernet.generate_key().decode(),
+    }
+
+
+def cmd_init_env(args: argparse.Namespace) -> int:
+    """Write `.env` with generated secrets the first time; never overwrite it."""
+    path = Path(args.path)
+    if path.exists():
+        print(f"{path} exists; left as it is")
+        return 0
+    values = {
+        "APP_ENV": "dev",
+        "DATABASE_URL": "postgresql://postgres@127.0.0.1:5432/autostock",
+        "REDIS_URL": "redis://127.0.0.1:6379/0",
+        "NATS_URL": "nats://127.0.0.1:4222",
+        **generated_env(),
+    }
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w") as f:
+        f.write("# Written once by `make run`; edit freely, it is never overwritten.\n")
+        for key, value in values.items():
+            f.write(f"{key}={value}\n")
+    print(f"wrote {path} with generated secrets")
+    return 0
+
+
+COMMANDS: dict[str, tuple[str, Callable[[argparse.Namespace], int], Callable[[argparse.ArgumentParser], None]]] = {
+    "migrate": ("apply pending database migrations", cmd_migrate, lambda p: None),
+    "init-env": ("write .env with generated secrets (only if absent)", cmd_init_env,
+                 lambda p: p.add_argument("--path", default=".env")),
+}
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="autostock")
+    sub = parser.add_subparsers(dest="command", required=True)
+    for name, (help_text, _, configure) in COMMANDS.items():
+        p = sub.add_parser(name, help=help_text)
+        p.add_argument("--env-file", default=None, help="read settings from this file too")
+        configure(p)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    configure_logging(os.environ.get("LOG_LEVEL", "INFO"))
+    return COMMANDS[args.command][1](args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,1 @@
+"""Market data and KRX market rules (ticks, limits, costs, calendar)."""

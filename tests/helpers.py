@@ -1,0 +1,81 @@
+"""Helpers tests share: polling waits and calling handlers the way the gateway does."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+from autostock.contract import Event
+
+ROOT = Path(__file__).resolve().parents[1]
+SHARED_DATA = Path(__import__("os").environ.get("SHARED_DIR") or ROOT.parent / "shared") / "data"
+
+
+def eventually(condition: Callable[[], Any], timeout: float = 10.0, interval: float = 0.02) -> Any:
+    """Poll `condition` until it returns something truthy; fail after `timeout` seconds."""
+    deadline = time.monotonic() + timeout
+    last: Any = None
+    while time.monotonic() < deadline:
+        last = condition()
+        if last:
+            return last
+        time.sleep(interval)
+    raise AssertionError(f"condition not met within {timeout}s (last value: {last!r})")
+
+
+def load_handler(function: str) -> ModuleType:
+    """Import `functions/<function>/handler.py` as its own module."""
+    name = f"fn_{function.replace('-', '_')}"
+    if name in sys.modules:
+        return sys.modules[name]
+    folder = function.replace("-", "_")
+    path = ROOT / "functions" / folder / "handler.py"
+    spec = importlib.util.spec_from_file_location(name, path)
+    assert spec and spec.loader, path
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+class Reply:
+    def __init__(self, raw: dict[str, Any]) -> None:
+        self.raw = raw
+        self.status: int = raw.get("statusCode", 200)
+        self.headers: dict[str, str] = {k.lower(): v for k, v in (raw.get("headers") or {}).items()}
+        self.body: Any = raw.get("body")
+
+    @property
+    def json(self) -> Any:
+        return self.body if isinstance(self.body, dict) else json.loads(self.body)
+
+    @property
+    def error_code(self) -> str | None:
+        body = self.body if isinstance(self.body, dict) else {}
+        return (body.get("error") or {}).get("code")
+
+    def __repr__(self) -> str:
+        return f"Reply({self.status}, {self.body!r})"
+
+
+def invoke(function: str, method: str, path: str, body: Any = None, *, token: str | None = None,
+           headers: dict[str, str] | None = None, query: dict[str, Any] | None = None) -> Reply:
+    """Call a function's handler directly, as the template would."""
+    hdrs = dict(headers or {})
+    if token:
+        hdrs["Authorization"] = f"Bearer {token}"
+    if body is None:
+        raw = b""
+    elif isinstance(body, bytes):
+        raw = body
+    else:
+        raw = json.dumps(body).encode()
+        hdrs.setdefault("Content-Type", "application/json")
+    event = Event(method=method, path=path, body=raw, headers=hdrs, query=query or {})
+    return Reply(load_handler(function).handle(event, None))
