@@ -88,3 +88,29 @@ def _drop_redis_prefix(client: redis_lib.Redis, prefix: str) -> None:
             batch.clear()
     if batch:
         client.delete(*batch)
+
+
+@pytest.fixture
+def user_factory(resources: Resources):
+    """Make users directly (service role) and mint their access tokens.
+
+    `user_factory(username=None, scopes=("read", "trade", "paper"), **columns)` → dict with
+    id, username, email, token. The identity tests exercise the real registration path.
+    """
+    from autostock import db
+    from autostock.auth.tokens import issue_access_token
+
+    def make(username: str | None = None, scopes: tuple[str, ...] = ("read", "trade", "paper"),
+             **columns: object) -> dict:
+        username = username or f"user_{uuid.uuid4().hex[:8]}"
+        values = {"email": f"{username}@example.com", "username": username,
+                  "password_hash": "not-a-login", **columns}
+        names = ", ".join(values)
+        marks = ", ".join(["%s"] * len(values))
+        with db.service(resources.pool) as conn:
+            row = conn.execute(f"INSERT INTO users ({names}) VALUES ({marks}) RETURNING id",
+                               list(values.values())).fetchone()
+        token, _ = issue_access_token(resources.settings, str(row["id"]), list(scopes))
+        return {"id": str(row["id"]), "username": username, "email": values["email"], "token": token}
+
+    return make

@@ -60,6 +60,21 @@ COMMANDS: dict[str, tuple[str, Callable[[argparse.Namespace], int], Callable[[ar
     "migrate": ("apply pending database migrations", cmd_migrate, lambda p: None),
     "init-env": ("write .env with generated secrets (only if absent)", cmd_init_env,
                  lambda p: p.add_argument("--path", default=".env")),
+    # ---- runtime: dev, services, build-context ----
+
+
+    # ---- identity: rotate-keys, create-admin ----
+
+
+    # ---- market data: import-bars, collector, stream ----
+
+
+    # ---- brokers: sim, paper-matcher ----
+
+
+    # ---- backtest: worker ----
+
+
 }
 
 
