@@ -102,3 +102,22 @@ def test_signature_recipe_verifies_independently():
     assert signing.verify("whsec_x", "1700000000", expected, body, now=1_700_000_100) is None
     assert signing.verify("whsec_x", "1700000000", expected, body, now=1_700_001_000) == "expired_signature"
     assert signing.verify("whsec_y", "1700000000", expected, body, now=1_700_000_000) == "bad_signature"
+
+
+def test_telegram_link_by_one_time_code(user_factory, telegram, tg_resources):
+    from autostock.notify import telegram as tg
+    u = user_factory()
+    link = invoke("alerts", "POST", "/api/v1/notifications/telegram/link", token=u["token"])
+    assert link.status == 201
+    code = link.json["code"]
+    telegram.updates = [
+        {"update_id": 10, "message": {"chat": {"id": 555001}, "text": "/start WRONGCODE"}},
+        {"update_id": 11, "message": {"chat": {"id": 555002}, "text": f"/start {code.lower()}"}},
+    ]
+    assert tg.poll_updates(tg_resources) == 1
+    assert tg.poll_updates(tg_resources) == 0          # the offset moved on; the code is spent
+    settings = invoke("alerts", "GET", "/api/v1/notifications/settings", token=u["token"]).json
+    assert settings["telegram_linked"] is True
+    assert telegram.texts(555002)                     # the bot confirmed in that chat
+    telegram.updates.append({"update_id": 12, "message": {"chat": {"id": 555003}, "text": f"/start {code}"}})
+    assert tg.poll_updates(tg_resources) == 0          # a used code links nothing
