@@ -188,13 +188,19 @@ def test_quote_carries_the_daily_limits(paper, set_quote, symbol):
     assert paper.daily_bars(symbol, dt.date(2025, 1, 1), dt.date(2025, 2, 1)) == []
 
 
-def test_orders_today_keeps_yesterdays_open_orders_only(paper, set_quote, clock, symbol):
+@pytest.mark.parametrize("later", [dt.timedelta(days=1), dt.timedelta(hours=5, minutes=30)])
+def test_open_day_orders_expire_at_the_close(paper, set_quote, clock, symbol, later):
     set_quote(symbol, 70_000, bid=69_900, ask=70_000)
     filled = paper.place_order(market(symbol, Side.BUY, 1)).broker_order_id
-    resting = paper.place_order(limit(symbol, Side.BUY, 1, 69_000)).broker_order_id
-    clock.at = clock.at + dt.timedelta(days=1)
-    assert [o.broker_order_id for o in paper.orders_today()] == [resting]
+    resting = paper.place_order(limit(symbol, Side.BUY, 3, 69_000)).broker_order_id
+    assert [o.broker_order_id for o in paper.orders_today()] == [filled, resting]
+    clock.at = clock.at + later            # the next day, or 15:30 the same day
+    status = paper.order_status(resting)
+    assert (status.state, status.cancelled_quantity, status.remaining) == (OrderState.EXPIRED, 3, 0)
     assert paper.order_status(filled).state is OrderState.FILLED
+    assert paper.balance().buying_power == paper.balance().cash
+    expected = [] if later.days else [filled, resting]
+    assert [o.broker_order_id for o in paper.orders_today()] == expected
 
 
 def test_applying_the_same_fill_twice_changes_nothing(paper, resources, set_quote, symbol):
