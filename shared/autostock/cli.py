@@ -70,6 +70,9 @@ COMMANDS: dict[str, tuple[str, Callable[[argparse.Namespace], int], Callable[[ar
 
 
     # ---- brokers: sim, paper-matcher ----
+    "paper-matcher": ("fill resting paper orders from NATS ticks until stopped (SIGTERM stops it)",
+                      lambda a: __import__("autostock.brokers.paper.matcher", fromlist=["serve"]).serve(_settings(a)),
+                      lambda p: None),
 
 
     # ---- backtest: worker ----
