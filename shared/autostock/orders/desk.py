@@ -43,6 +43,7 @@ class AccountTerms:
     allowed_products: tuple[str, ...] = ("stock", "etf")
     max_position_size: int | None = None     # KRW value of one position after the order
     max_daily_trades: int | None = None
+    starting_cash: int = 0                   # paper accounts: the cash they open with
 
 
 BrokerRouter = Callable[[AccountTerms], Broker]

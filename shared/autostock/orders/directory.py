@@ -33,7 +33,7 @@ def account_terms(conn: psycopg.Connection, user_id: str, account_id: str) -> Ac
         raise NotFound("no such account", code="account_not_found")
     row = conn.execute(
         "SELECT id, user_id, broker, is_paper, is_active, allowed_products, max_position_size,"
-        " max_daily_trades FROM broker_accounts WHERE id = %s AND user_id = %s AND deleted_at IS NULL",
+        " max_daily_trades, starting_cash FROM broker_accounts WHERE id = %s AND user_id = %s AND deleted_at IS NULL",
         (account_id, user_id)).fetchone()
     if row is None:
         raise NotFound("no such account", code="account_not_found")
@@ -41,7 +41,8 @@ def account_terms(conn: psycopg.Connection, user_id: str, account_id: str) -> Ac
                         paper=bool(row["is_paper"]), active=bool(row["is_active"]),
                         allowed_products=tuple(row["allowed_products"] or ("stock",)),
                         max_position_size=row["max_position_size"],
-                        max_daily_trades=row["max_daily_trades"])
+                        max_daily_trades=row["max_daily_trades"],
+                        starting_cash=int(row["starting_cash"] or 0))
 
 
 def account_by_id(conn: psycopg.Connection, account_id: str) -> AccountTerms:

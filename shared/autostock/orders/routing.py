@@ -12,15 +12,16 @@ from collections.abc import Callable
 
 from autostock.brokers.base import Broker
 from autostock.errors import BrokerUnavailable
-from autostock.orders.desk import AccountTerms, Desk
+from autostock.orders.desk import AccountTerms, Clock, Desk, system_clock
 from autostock.resources import Resources
 
-AdapterFactory = Callable[[Resources, AccountTerms], Broker]
+AdapterFactory = Callable[[Resources, AccountTerms, Clock], Broker]
 
 
-def _paper(resources: Resources, account: AccountTerms) -> Broker:
+def _paper(resources: Resources, account: AccountTerms, clock: Clock) -> Broker:
     from autostock.brokers.paper import PaperBroker
-    return PaperBroker(resources, account.id, account.user_id)
+    return PaperBroker(resources, account.id, account.user_id, clock=clock,
+                       starting_cash=account.starting_cash)
 
 
 ADAPTERS: dict[str, AdapterFactory] = {"paper": _paper}
@@ -29,8 +30,10 @@ ADAPTERS: dict[str, AdapterFactory] = {"paper": _paper}
 class BrokerRouter:
     """account → its adapter, built once and kept (tokens and sessions live in the adapter)."""
 
-    def __init__(self, resources: Resources, adapters: dict[str, AdapterFactory] | None = None) -> None:
+    def __init__(self, resources: Resources, adapters: dict[str, AdapterFactory] | None = None,
+                 *, clock: Clock = system_clock) -> None:
         self.resources = resources
+        self.clock = clock
         self.adapters = adapters if adapters is not None else ADAPTERS
         self._made: dict[str, Broker] = {}
         self._lock = threading.Lock()
@@ -44,10 +47,15 @@ class BrokerRouter:
         if factory is None:
             raise BrokerUnavailable(f"orders for {account.broker} accounts are not available yet",
                                     code="broker_not_supported")
-        made = factory(self.resources, account)
+        made = factory(self.resources, account, self.clock)
         with self._lock:
             return self._made.setdefault(account.id, made)
 
 
+def desk_with_clock(resources: Resources, clock: Clock) -> Desk:
+    """A desk whose brokers and risk checks share one clock (tests, benchmarks)."""
+    return Desk(resources=resources, brokers=BrokerRouter(resources, clock=clock), clock=clock)
+
+
 def default_desk(resources: Resources) -> Desk:
-    return Desk(resources=resources, brokers=BrokerRouter(resources))
+    return desk_with_clock(resources, system_clock)
