@@ -139,11 +139,15 @@ def check_daily_loss(conn: psycopg.Connection, account_id: str, ticket: Ticket, 
                       loss=-int(row["realized"]))
 
 
-def evaluate(conn: psycopg.Connection, *, user: dict[str, Any], account: AccountTerms, cash: int,
-             ticket: Ticket, day: dt.date, mark_price: int) -> None:
-    """Every pre-trade check, in order; raises the first that fails."""
+def gate(conn: psycopg.Connection, user: dict[str, Any], account: AccountTerms) -> None:
+    """May this user trade on this account at all (kill switches, permissions)?"""
     check_kill_switches(conn, user["id"])
     check_permission(user, account)
+
+
+def evaluate(conn: psycopg.Connection, *, user: dict[str, Any], account: AccountTerms, cash: int,
+             ticket: Ticket, day: dt.date, mark_price: int) -> None:
+    """The limit checks, in order, after `gate`; raises the first that fails."""
     check_daily_trades(conn, user, account, day)
     exposure = open_exposure(conn, account.id, ticket.symbol)
     check_position_size(account, ticket, exposure, mark_price)

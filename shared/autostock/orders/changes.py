@@ -141,3 +141,10 @@ def _check_modify_power(conn: psycopg.Connection, order: dict[str, Any], reserva
         raise BrokerRejected(f"the new price needs {reservation} KRW; buying power is {row['power']} KRW",
                              code="insufficient_buying_power",
                              details={"required": reservation, "buying_power": int(row["power"])})
+
+
+def parse_modify(body: dict[str, Any]) -> dict[str, int | None]:
+    """The body of a modify: a new `price` and/or `quantity` (integers)."""
+    from autostock.contract import require_fields
+    data = require_fields(body, {}, {"price": int, "quantity": int})
+    return {"price": data.get("price"), "quantity": data.get("quantity")}

@@ -119,6 +119,7 @@ def _ensure_book(desk: Desk, user_id: str, account_id: str) -> None:
         return
     with db.tenant(desk.resources.pool, user_id) as conn:
         account = directory.account_terms(conn, user_id, account_id)
+        risk.gate(conn, _user(conn, user_id), account)  # before we ever talk to its broker
         exists = conn.execute("SELECT 1 FROM account_books WHERE account_id = %s", (account_id,)).fetchone()
     if not exists:
         broker = desk.broker_for(account)
@@ -129,9 +130,9 @@ def _ensure_book(desk: Desk, user_id: str, account_id: str) -> None:
     desk.remember_book(account_id)
 
 
-def _lock_user(conn: psycopg.Connection, user_id: str) -> dict[str, Any]:
+def _user(conn: psycopg.Connection, user_id: str, *, lock: bool = False) -> dict[str, Any]:
     row = conn.execute("SELECT id, is_active, can_paper_trade, can_real_trade, daily_trade_limit"
-                       " FROM users WHERE id = %s FOR UPDATE", (user_id,)).fetchone()
+                       " FROM users WHERE id = %s" + (" FOR UPDATE" if lock else ""), (user_id,)).fetchone()
     if row is None or not row["is_active"]:
         from autostock.errors import Forbidden
         raise Forbidden("this user may not trade", code="user_inactive")
@@ -144,8 +145,9 @@ def _record(desk: Desk, user_id: str, account_id: str, order: NewOrder, key: str
     with db.tenant(desk.resources.pool, user_id) as conn:
         if key:
             idempotency.claim(conn, user_id, key, fingerprint)
-        user = _lock_user(conn, user_id)
+        user = _user(conn, user_id, lock=True)
         account = directory.account_terms(conn, user_id, account_id)
+        risk.gate(conn, user, account)
         instrument = directory.instrument(conn, order.symbol)
         directory.check_account_usable(account, instrument)
         if not calendar.is_open(now):
