@@ -98,7 +98,11 @@ def order_body(symbol: str, *, side: str = "buy", quantity: int = 10, price: int
 def books_reconcile(resources, account_id: str) -> dict[str, Any]:
     """Check the invariants of one account's books; returns the figures for further asserts."""
     with db.service(resources.pool) as conn:
-        cash = conn.execute("SELECT cash FROM account_books WHERE account_id = %s", (account_id,)).fetchone()["cash"]
+        row = conn.execute("SELECT cash FROM account_books WHERE account_id = %s", (account_id,)).fetchone()
+        if row is None:  # never traded: no books were opened
+            assert not conn.execute("SELECT 1 FROM orders WHERE account_id = %s", (account_id,)).fetchone()
+            return {"cash": None, "held": {}}
+        cash = row["cash"]
         ledger = conn.execute("SELECT coalesce(sum(amount), 0) AS s FROM cash_ledger WHERE account_id = %s",
                               (account_id,)).fetchone()["s"]
         fills = conn.execute(
@@ -121,3 +125,12 @@ def books_reconcile(resources, account_id: str) -> dict[str, Any]:
     assert all(r["filled_quantity"] == r["q"] for r in order_fills), "order totals match their fills"
     assert reservations == 0, "closed orders hold nothing back"
     return {"cash": cash, "held": held}
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _handlers_loaded() -> None:
+    """Import the handlers once up front: tests.helpers.load_handler is not thread-safe on a
+    first import, and several tests here call handlers from many threads at once."""
+    from tests.helpers import load_handler
+    for name in ("place-order", "orders", "portfolio", "market-clock", "admin"):
+        load_handler(name)

@@ -131,8 +131,10 @@ def _ensure_book(desk: Desk, user_id: str, account_id: str) -> None:
 
 
 def _user(conn: psycopg.Connection, user_id: str, *, lock: bool = False) -> dict[str, Any]:
+    # NO KEY UPDATE: serialises a user's order entries (their daily count) without blocking
+    # the foreign-key checks other transactions make against the users row.
     row = conn.execute("SELECT id, is_active, can_paper_trade, can_real_trade, daily_trade_limit"
-                       " FROM users WHERE id = %s" + (" FOR UPDATE" if lock else ""), (user_id,)).fetchone()
+                       " FROM users WHERE id = %s" + (" FOR NO KEY UPDATE" if lock else ""), (user_id,)).fetchone()
     if row is None or not row["is_active"]:
         from autostock.errors import Forbidden
         raise Forbidden("this user may not trade", code="user_inactive")
