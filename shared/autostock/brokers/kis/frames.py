@@ -55,8 +55,9 @@ NOTICE_COLUMNS: tuple[str, ...] = (
     "BRNC_NO", "ODER_QTY", "ACNT_NAME", "ORD_COND_PRC", "ORD_EXG_GB", "POPUP_YN", "FILLER", "CRDT_CLS",
     "CRDT_LOAN_DATE", "CNTG_ISNM40", "ODER_PRC",
 )
-# python-kis still reads the older 23-field layout without these four (§1.8).
-_LEGACY_NOTICE = tuple(c for c in NOTICE_COLUMNS if c not in ("ORD_COND_PRC", "ORD_EXG_GB", "POPUP_YN", "FILLER"))
+# python-kis still reads an older 23-field layout (§1.8): ACNT_NAME is followed by CNTG_ISNM,
+# CRDT_CLS, CRDT_LOAN_DATE, CNTG_ISNM40 and ODER_PRC (Soju06/python-kis order_execution.py).
+_LEGACY_NOTICE = NOTICE_COLUMNS[:18] + ("CNTG_ISNM", "CRDT_CLS", "CRDT_LOAN_DATE", "CNTG_ISNM40", "ODER_PRC")
 COLUMNS = {TRADE_TR: TRADE_COLUMNS, BOOK_TR: BOOK_COLUMNS,
            NOTICE_TR_REAL: NOTICE_COLUMNS, NOTICE_TR_PAPER: NOTICE_COLUMNS}
 
