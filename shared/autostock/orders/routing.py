@@ -24,7 +24,14 @@ def _paper(resources: Resources, account: AccountTerms, clock: Clock) -> Broker:
                        starting_cash=account.starting_cash)
 
 
-ADAPTERS: dict[str, AdapterFactory] = {"paper": _paper}
+def _kis(resources: Resources, account: AccountTerms, clock: Clock) -> Broker:
+    from autostock import accounts
+    from autostock.brokers.kis.broker import KisBroker
+    credentials = accounts.get_credentials(resources, account.user_id, account.id)
+    return KisBroker(resources.settings, credentials, resources.redis, clock=clock)
+
+
+ADAPTERS: dict[str, AdapterFactory] = {"paper": _paper, "kis": _kis}
 
 
 class BrokerRouter:

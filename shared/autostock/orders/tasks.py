@@ -31,8 +31,8 @@ def _expiring(resources: Resources, now: dt.datetime) -> list[dict[str, Any]]:
     closed_today = bounds is None or now >= bounds[1]
     with db.service(resources.pool) as conn:
         return conn.execute(
-            "SELECT id, user_id, account_id, broker_order_id, client_order_id, state, created_at"
-            " FROM orders WHERE state = ANY(%s) AND time_in_force = 'day'"
+            "SELECT id, user_id, account_id, broker_order_id, client_order_id, state, created_at,"
+            " now() - created_at AS age FROM orders WHERE state = ANY(%s) AND time_in_force = 'day'"
             " AND (trading_day < %s OR (%s AND trading_day = %s))",
             (list(lifecycle.OPEN_STATES), today, closed_today, today)).fetchall()
 
