@@ -37,7 +37,7 @@ def serve(app: Any, bind: str, workers: int, threads: int = 1, *, access_log: bo
     options: dict[str, Any] = {
         "bind": bind, "workers": workers, "threads": threads,
         "worker_class": "gthread" if threads > 1 else "sync",
-        "logconfig_dict": LOGCONFIG, "graceful_timeout": 10, "timeout": 120, "keepalive": 5,
+        "logconfig_dict": LOGCONFIG, "graceful_timeout": 10, "control_socket_disable": True, "timeout": 120, "keepalive": 5,
     }
     if access_log:
         options["accesslog"] = "-"

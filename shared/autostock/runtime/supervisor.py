@@ -8,12 +8,12 @@ grace period) and is the last to leave.
 
 from __future__ import annotations
 
+import ctypes
 import logging
 import os
 import signal
 import subprocess
 import sys
-import threading
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -50,9 +50,9 @@ class ProcessTree:
         self.children: list[tuple[str, subprocess.Popen]] = []
 
     def start(self, name: str, argv: list[str]) -> subprocess.Popen:
-        proc = subprocess.Popen(argv, env=self.env, start_new_session=True)
+        proc = subprocess.Popen(argv, env=self.env, start_new_session=True, preexec_fn=_die_with_parent)
         self.children.append((name, proc))
-        log.info("started", extra={"process": name, "pid": proc.pid})
+        log.info("started", extra={"child": name, "pid": proc.pid})
         return proc
 
     def exited(self) -> str | None:
@@ -66,11 +66,19 @@ class ProcessTree:
             try:
                 proc.wait(timeout=max(0.1, deadline - time.monotonic()))
             except subprocess.TimeoutExpired:
-                log.warning("killing", extra={"process": name})
+                log.warning("killing", extra={"child": name})
                 _signal_group(proc, signal.SIGKILL)
                 proc.wait()
             _signal_group(proc, signal.SIGKILL)  # grandchildren left behind (rq work horses)
         self.children.clear()
+
+
+def _die_with_parent() -> None:
+    # Linux: the child gets SIGTERM if the supervisor dies without stopping it (kill -9).
+    try:
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+    except OSError:
+        pass
 
 
 def _signal_group(proc: subprocess.Popen, sig: int) -> None:
@@ -107,9 +115,11 @@ def _prepare(env: Mapping[str, str], opts: DevOptions) -> list[str]:
 
 def run_dev(environ: Mapping[str, str], opts: DevOptions, announce: Callable[[str], None] = print) -> int:
     """Run until SIGINT/SIGTERM or until a child dies; 0 on a requested stop."""
-    stop = threading.Event()
+    # A plain flag: a signal handler that takes a lock (Event.set) can deadlock with the
+    # main thread holding it in Event.wait.
+    stop: list[int] = []
     for sig in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(sig, lambda *_: stop.set())
+        signal.signal(sig, lambda signum, _frame: stop.append(signum))
     with services.ensured(environ, opts.data_dir) as svc:
         env = {**environ, **svc.environment()}
         lines = _prepare(env, opts)
@@ -131,10 +141,11 @@ def run_dev(environ: Mapping[str, str], opts: DevOptions, announce: Callable[[st
             announce(f"AutoStock is running at {url}  (health: {url}/api/v1/health, Ctrl-C stops)")
             for line in lines:
                 announce(line)
-            while not stop.wait(0.2):
+            while not stop:
+                time.sleep(0.2)
                 dead = tree.exited()
                 if dead:
-                    log.error("a process exited; stopping everything", extra={"process": dead})
+                    log.error("a process exited; stopping everything", extra={"child": dead})
                     return 1
             return 0
         finally:
