@@ -92,6 +92,7 @@ COMMANDS: dict[str, tuple[str, Callable[[argparse.Namespace], int], Callable[[ar
     "init-env": ("write .env with generated secrets (only if absent)", cmd_init_env,
                  lambda p: p.add_argument("--path", default=".env")),
     # ---- runtime: dev, services, build-context ----
+    **__import__("autostock.runtime.commands", fromlist=["COMMANDS"]).COMMANDS,
 
 
     # ---- identity: rotate-keys, create-admin ----
