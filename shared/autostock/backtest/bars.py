@@ -9,6 +9,7 @@ collected as warnings and returned with the result (backtesting.py's split, with
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -33,9 +34,21 @@ class Bars:
     symbol: str = ""
     market: str = "KOSPI"
     warnings: list[str] = field(default_factory=list)
+    _memo: dict[Any, Any] = field(default_factory=dict, repr=False)
+
+    def __post_init__(self) -> None:
+        # Read-only arrays make memoised indicators safe: nobody can change the bars under them.
+        for name in ("dates", "open", "high", "low", "close", "volume"):
+            getattr(self, name).flags.writeable = False
 
     def __len__(self) -> int:
         return len(self.close)
+
+    def memo(self, key: Any, compute: Callable[[], Any]) -> Any:
+        """An indicator computed once per Bars (a parameter sweep reuses SMA(20) 10 times)."""
+        if key not in self._memo:
+            self._memo[key] = compute()
+        return self._memo[key]
 
     def head(self, n: int) -> Bars:
         """The first n bars (what a live evaluation at bar n − 1 would see)."""

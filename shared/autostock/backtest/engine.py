@@ -8,6 +8,7 @@ vector passes plus one short loop per order.
 
 from __future__ import annotations
 
+import copy
 import math
 from dataclasses import dataclass, field
 from typing import Any
@@ -66,11 +67,13 @@ def target_weights(strategy: Strategy, data: Any, shape: tuple[int, ...]) -> np.
     if raw.shape != shape:
         raise ValidationError(f"strategy {strategy.name} returned targets of shape {raw.shape}; "
                               f"it must return one value per bar {shape}", code="strategy_failed")
-    raw = np.nan_to_num(raw, nan=0.0, posinf=np.inf, neginf=-np.inf)
-    if (raw < 0).any() or (raw > 1).any() or (raw.ndim == 2 and (raw.sum(axis=1) > 1 + 1e-9).any()):
+    scaled = raw * PPB
+    scaled[np.isnan(scaled)] = 0.0  # NaN (warm-up) means cash
+    if raw.ndim == 2 and (scaled.sum(axis=1) > PPB * (1 + 1e-9)).any() or not (
+            0 <= scaled.min(initial=0) and scaled.max(initial=0) <= PPB):
         raise ValidationError(f"strategy {strategy.name} returned weights outside 0..1 (long only, "
                               "at most all of the equity)", code="strategy_failed")
-    return np.rint(raw * PPB).astype(np.int64)
+    return np.rint(scaled, out=scaled).astype(np.int64)
 
 
 @dataclass
@@ -95,10 +98,15 @@ class Result:
             t["exit_date"] = str(self.bars.dates[t["exit_bar"]]) if t["exit_bar"] is not None else None
         return trades
 
+    def closed_pnl(self) -> np.ndarray:
+        f = self.fills
+        table = metrics.round_trip_table(f.bar, f.side, f.quantity, f.price, f.commission, f.tax)
+        return table["pnl"][table["closed"]]
+
     def stats(self) -> dict[str, Any]:
         traded = int((self.fills.quantity * self.fills.price).sum())
         return metrics.summary(self.equity, self.bars.dates, invested=self.shares > 0,
-                               traded_value=traded, trades=self.trades())
+                               traded_value=traded, pnl=self.closed_pnl())
 
     def fill_list(self) -> list[dict[str, Any]]:
         f = self.fills
@@ -142,6 +150,12 @@ class Backtest:
         if self.cash < int(self.bars.open.max()):
             self.warnings.append("the cash is smaller than the price of one share on some days; "
                                  "orders on those days cannot fill")
+
+    def window(self, start: int, stop: int) -> Backtest:
+        """The same backtest on bars [start, stop) (walk-forward windows)."""
+        clone = copy.copy(self)
+        clone.bars = self.bars.slice(start, stop)
+        return clone
 
     def run(self, **params: Any) -> Result:
         strategy = self.strategy_cls(**params)

@@ -125,16 +125,69 @@ def run_fills(targets: np.ndarray, opens: np.ndarray, dates: np.ndarray, *, cash
     bars = decided + 1
     buy_px, sell_px = fill_prices(opens[bars], dates[bars], market, cost.slippage_ticks)
     tax_ppb = sell_tax_rates(dates[bars], market, cost.product)
+    weights = targets[decided]
+    if ((weights == 0) | (weights == PPB)).all():
+        return _all_in_all_out(bars, buy_px, sell_px, tax_ppb, cash, cost)
+    return _rebalancing(bars, weights, buy_px, sell_px, tax_ppb, opens[bars], cash, cost)
+
+
+def _all_in_all_out(bars: np.ndarray, buy_px: np.ndarray, sell_px: np.ndarray, tax_ppb: np.ndarray,
+                    cash: int, cost: Costs) -> tuple[Fills, int]:
+    """Targets that only switch between cash and fully invested: events alternate buy, sell.
+
+    Only the share count depends on the cash path, so the loop computes just that (Python
+    ints, a dozen operations per round trip); fees and the fill table are vectorised after.
+    """
+    ppb, floor = cost.commission_ppb, cost.min_commission
+    denominator = PPB + ppb
+    sells_sp, sells_tax = sell_px[1::2].tolist(), tax_ppb[1::2].tolist()
+    sells_sp.append(0)
+    sells_tax.append(0)
+    quantities = []
+    for p, sp, tx in zip(buy_px[0::2].tolist(), sells_sp, sells_tax):
+        q = cash * PPB // (p * denominator)
+        # The truncated commission can leave room for exactly one more share (never two).
+        v = (q + 1) * p
+        if v + v * ppb // PPB <= cash:
+            q += 1
+        v = q * p
+        fee = v * ppb // PPB
+        if floor and v:
+            while q and v + max(fee, floor) > cash:
+                q -= 1
+                v = q * p
+                fee = v * ppb // PPB
+            fee = max(fee, floor) if v else 0
+        cash -= v + fee
+        v = q * sp
+        if v:
+            fee = v * ppb // PPB
+            cash += v - (fee if fee >= floor else floor) - v * tx // PPB
+        quantities.append(q)
+    q = np.repeat(np.array(quantities, dtype=np.int64), 2)[:len(bars)]
+    side = np.tile(np.array([1, -1], dtype=np.int64), len(quantities))[:len(bars)]
+    price = np.where(side > 0, buy_px, sell_px)
+    keep = q > 0
+    bars, side, q, price, tax_ppb = bars[keep], side[keep], q[keep], price[keep], tax_ppb[keep]
+    value = q * price
+    fee = np.maximum(apply_rates(value, ppb), floor)
+    tax = np.where(side < 0, apply_rates(value, tax_ppb), 0)
+    return Fills(bars, side, q, price, fee, tax), cash
+
+
+def _rebalancing(bars: np.ndarray, weights: np.ndarray, buy_px: np.ndarray, sell_px: np.ndarray,
+                 tax_ppb: np.ndarray, marks: np.ndarray, cash: int, cost: Costs) -> tuple[Fills, int]:
+    """Any weights: each change resizes the position to weight × equity at the open."""
     ppb, floor = cost.commission_ppb, cost.min_commission
     out_bar, out_side, out_qty, out_px, out_fee, out_tax = [], [], [], [], [], []
     shares = 0
-    for b, w, bp, sp, tx, mark in zip(bars.tolist(), targets[decided].tolist(), buy_px.tolist(),
-                                      sell_px.tolist(), tax_ppb.tolist(), opens[bars].tolist()):
+    for b, w, bp, sp, tx, mark in zip(bars.tolist(), weights.tolist(), buy_px.tolist(),
+                                      sell_px.tolist(), tax_ppb.tolist(), marks.tolist()):
         want = (cash + shares * mark) * w // PPB // bp if w else 0
         if want > shares:
             q = min(want - shares, cash * PPB // (bp * (PPB + ppb)))
             # Truncated commission can leave room for one more share; the floor for fewer.
-            while _affordable(q + 1, bp, ppb, floor, cash):
+            while q + 1 <= want - shares and _affordable(q + 1, bp, ppb, floor, cash):
                 q += 1
             while q > 0 and not _affordable(q, bp, ppb, floor, cash):
                 q -= 1

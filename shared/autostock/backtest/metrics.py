@@ -20,7 +20,8 @@ def returns(equity: np.ndarray) -> np.ndarray:
     e = np.asarray(equity, dtype=np.float64)
     with np.errstate(divide="ignore", invalid="ignore"):
         r = e[1:] / e[:-1] - 1.0
-    return np.nan_to_num(r, nan=0.0, posinf=0.0, neginf=0.0)
+    r[~np.isfinite(r)] = 0.0  # equity of 0 (ruin) has no defined return afterwards
+    return r
 
 
 def years(dates: np.ndarray) -> float:
@@ -60,14 +61,16 @@ def drawdown(equity: np.ndarray) -> np.ndarray:
     e = np.asarray(equity, dtype=np.float64)
     peak = np.maximum.accumulate(e)
     with np.errstate(divide="ignore", invalid="ignore"):
-        return np.nan_to_num(e / peak - 1.0)
+        dd = e / peak - 1.0
+    dd[~np.isfinite(dd)] = 0.0
+    return dd
 
 
-def max_drawdown(equity: np.ndarray) -> tuple[float, int]:
+def max_drawdown(equity: np.ndarray, dd: np.ndarray | None = None) -> tuple[float, int]:
     """(deepest drawdown as a negative fraction, longest time under a peak in bars)."""
     if len(equity) == 0:
         return 0.0, 0
-    dd = drawdown(equity)
+    dd = drawdown(equity) if dd is None else dd
     under = dd < 0
     longest = 0
     if under.any():
@@ -77,50 +80,61 @@ def max_drawdown(equity: np.ndarray) -> tuple[float, int]:
     return float(dd.min()), longest
 
 
+def round_trip_table(bar: np.ndarray, side: np.ndarray, quantity: np.ndarray, price: np.ndarray,
+                     commission: np.ndarray, tax: np.ndarray) -> dict[str, np.ndarray]:
+    """Fills grouped into trades (from flat to flat again), column-wise; vectorised.
+
+    `closed` is False for a trade still open at the end; its exit and pnl are then meaningless.
+    """
+    signed = side * quantity
+    held = np.cumsum(signed)
+    starts = np.flatnonzero(held - signed == 0)
+    if len(starts) == 0:
+        empty = np.zeros(0, dtype=np.int64)
+        return {k: empty for k in ("entry_bar", "exit_bar", "entry_price", "exit_price", "quantity", "bought",
+                                   "sold", "costs", "pnl")} | {"closed": np.zeros(0, dtype=bool)}
+    ends = np.concatenate((starts[1:] - 1, [len(bar) - 1]))
+    value = quantity * price
+    bought = np.add.reduceat(np.where(side > 0, value, 0), starts)
+    sold = np.add.reduceat(np.where(side < 0, value, 0), starts)
+    costs = np.add.reduceat(commission + tax, starts)
+    return {"entry_bar": bar[starts], "exit_bar": bar[ends], "entry_price": price[starts],
+            "exit_price": price[ends], "quantity": np.add.reduceat(np.where(side > 0, quantity, 0), starts),
+            "bought": bought, "sold": sold, "costs": costs, "pnl": sold - bought - costs,
+            "closed": held[ends] == 0}
+
+
 def round_trips(bar: np.ndarray, side: np.ndarray, quantity: np.ndarray, price: np.ndarray,
                 commission: np.ndarray, tax: np.ndarray) -> list[dict[str, Any]]:
-    """Group fills into trades: from leaving flat to being flat again, with net KRW P&L."""
-    trades: list[dict[str, Any]] = []
-    held = 0
-    current: dict[str, Any] | None = None
-    for b, s, q, p, c, t in zip(bar.tolist(), side.tolist(), quantity.tolist(), price.tolist(),
-                                commission.tolist(), tax.tolist()):
-        if current is None:
-            current = {"entry_bar": b, "quantity": 0, "bought": 0, "sold": 0, "costs": 0, "entry_price": p}
-        if s > 0:
-            current["bought"] += q * p
-            current["quantity"] += q
-        else:
-            current["sold"] += q * p
-        current["costs"] += c + t
-        held += s * q
-        if held == 0:
-            current["exit_bar"] = b
-            current["exit_price"] = p
-            current["pnl"] = current["sold"] - current["bought"] - current["costs"]
-            trades.append(current)
-            current = None
-    if current is not None:
-        current.update(exit_bar=None, exit_price=None, pnl=None)
-        trades.append(current)
+    """The trade table as a list of dicts (an open trade has exit and pnl None)."""
+    table = round_trip_table(bar, side, quantity, price, commission, tax)
+    keys = ("entry_bar", "exit_bar", "entry_price", "exit_price", "quantity", "bought", "sold", "costs", "pnl")
+    columns = [table[k].tolist() for k in keys]
+    trades = []
+    for closed, *values in zip(table["closed"].tolist(), *columns):
+        t = dict(zip(keys, values))
+        if not closed:
+            t.update(exit_bar=None, exit_price=None, pnl=None)
+        trades.append(t)
     return trades
 
 
-def trade_stats(trades: list[dict[str, Any]]) -> dict[str, Any]:
-    closed = [t["pnl"] for t in trades if t["pnl"] is not None]
-    wins = [p for p in closed if p > 0]
-    losses = [p for p in closed if p <= 0]
-    gross_loss = -sum(losses)
+def trade_stats(pnl: np.ndarray) -> dict[str, Any]:
+    """Win rate, profit factor, average and count over closed trades' net KRW P&L."""
+    pnl = np.asarray(pnl, dtype=np.int64)
+    wins, losses = pnl[pnl > 0], pnl[pnl <= 0]
+    gross_loss = -int(losses.sum())
+    n = len(pnl)
     return {
-        "trade_count": len(closed),
-        "win_rate": len(wins) / len(closed) if closed else 0.0,
-        "profit_factor": (sum(wins) / gross_loss) if gross_loss > 0 else (math.inf if wins else 0.0),
-        "avg_trade": sum(closed) // len(closed) if closed else 0,
+        "trade_count": n,
+        "win_rate": len(wins) / n if n else 0.0,
+        "profit_factor": (int(wins.sum()) / gross_loss) if gross_loss > 0 else (math.inf if len(wins) else 0.0),
+        "avg_trade": int(pnl.sum()) // n if n else 0,
     }
 
 
 def summary(equity: np.ndarray, dates: np.ndarray, *, invested: np.ndarray, traded_value: int,
-            trades: list[dict[str, Any]]) -> dict[str, Any]:
+            pnl: np.ndarray) -> dict[str, Any]:
     """Every headline figure of one run, JSON-ready (ratios as floats, money as int)."""
     r = returns(equity)
     mdd, mdd_bars = max_drawdown(equity)
@@ -138,7 +152,7 @@ def summary(equity: np.ndarray, dates: np.ndarray, *, invested: np.ndarray, trad
         "calmar": growth / -mdd if mdd < 0 else 0.0,
         "exposure": float(np.mean(invested)) if len(invested) else 0.0,
         "turnover": traded_value / avg_equity / years(dates) if avg_equity > 0 else 0.0,
-        **trade_stats(trades),
+        **trade_stats(pnl),
     }
     out["return_over_drawdown"] = out["total_return"] / -mdd if mdd < 0 else 0.0
     return {k: (None if isinstance(v, float) and not math.isfinite(v) else v) for k, v in out.items()}

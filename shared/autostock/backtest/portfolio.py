@@ -8,6 +8,7 @@ its shares. Money is int64 KRW throughout; the loop runs once per rebalance.
 
 from __future__ import annotations
 
+import copy
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -33,9 +34,9 @@ class PortfolioResult:
 
     def stats(self) -> dict[str, Any]:
         traded = int((self.fills["quantity"] * self.fills["price"]).sum())
-        trades = self.trades()
+        pnl = np.array([t["pnl"] for t in self.trades() if t["pnl"] is not None], dtype=np.int64)
         return metrics.summary(self.equity, self.panel.dates, invested=self.shares.sum(axis=1) > 0,
-                               traded_value=traded, trades=trades)
+                               traded_value=traded, pnl=pnl)
 
     def trades(self) -> list[dict[str, Any]]:
         f = self.fills
@@ -78,6 +79,11 @@ class Portfolio:
                                   code="invalid_argument")
         self.cash = _int_arg("cash", cash, 1, MAX_CASH, "whole KRW")
         self.costs = check_costs(commission_ppb, min_commission, slippage_ticks, "stock")
+
+    def window(self, start: int, stop: int) -> Portfolio:
+        clone = copy.copy(self)
+        clone.panel = self.panel.slice(start, stop)
+        return clone
 
     def run(self, **params: Any) -> PortfolioResult:
         strategy = self.strategy_cls(**params)

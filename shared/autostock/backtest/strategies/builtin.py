@@ -57,7 +57,9 @@ class SmaCross(Strategy):
     check = classmethod(lambda cls, v: _fast_below_slow(v))
 
     def targets(self, bars: Bars) -> np.ndarray:
-        return _above(ind.sma(bars.close, self.values["fast"]), ind.sma(bars.close, self.values["slow"]))
+        fast, slow = self.values["fast"], self.values["slow"]
+        return _above(bars.memo(("sma", fast), lambda: ind.sma(bars.close, fast)),
+                      bars.memo(("sma", slow), lambda: ind.sma(bars.close, slow)))
 
 
 @register
@@ -69,7 +71,9 @@ class EmaCross(Strategy):
     check = classmethod(lambda cls, v: _fast_below_slow(v))
 
     def targets(self, bars: Bars) -> np.ndarray:
-        return _above(ind.ema(bars.close, self.values["fast"]), ind.ema(bars.close, self.values["slow"]))
+        fast, slow = self.values["fast"], self.values["slow"]
+        return _above(bars.memo(("ema", fast), lambda: ind.ema(bars.close, fast)),
+                      bars.memo(("ema", slow), lambda: ind.ema(bars.close, slow)))
 
 
 @register
