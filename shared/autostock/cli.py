@@ -119,6 +119,9 @@ COMMANDS: dict[str, tuple[str, Callable[[argparse.Namespace], int], Callable[[ar
 
 
     # ---- backtest: worker ----
+    "worker": ("run an rq worker for backtests and optimisations (queue: <REDIS_PREFIX>backtest)",
+               lambda args: __import__("autostock.jobs", fromlist=["work"]).work(_settings(args), burst=args.burst),
+               lambda p: p.add_argument("--burst", action="store_true", help="stop when the queue is empty")),
 
 
 }
