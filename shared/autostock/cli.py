@@ -92,6 +92,7 @@ COMMANDS: dict[str, tuple[str, Callable[[argparse.Namespace], int], Callable[[ar
     "init-env": ("write .env with generated secrets (only if absent)", cmd_init_env,
                  lambda p: p.add_argument("--path", default=".env")),
     # ---- runtime: dev, services, build-context ----
+    **__import__("autostock.runtime.commands", fromlist=["COMMANDS"]).COMMANDS,
 
 
     # ---- identity: rotate-keys, create-admin ----
@@ -102,12 +103,25 @@ COMMANDS: dict[str, tuple[str, Callable[[argparse.Namespace], int], Callable[[ar
 
 
     # ---- market data: import-bars, collector, stream ----
+    # (autostock.market.commands holds them; imported on use so `autostock migrate` stays light)
+    "import-bars": ("import daily bars (CSV, Kiwoom export, SQLite, --from-broker) and verify them",
+                    lambda a: __import__("autostock.market.commands", fromlist=["x"]).cmd_import_bars(a), lambda p: __import__("autostock.market.commands", fromlist=["x"]).configure_import_bars(p)),
+    "seed-demo": ("load the shipped KRX listing and demo daily bars (idempotent)",
+                  lambda a: __import__("autostock.market.commands", fromlist=["x"]).cmd_seed_demo(a), lambda p: p.add_argument("--json", action="store_true")),
+    "market-maintain": ("create market-data partitions ahead and apply tick retention",
+                        lambda a: __import__("autostock.market.commands", fromlist=["x"]).cmd_maintain(a), lambda p: None),
 
 
     # ---- brokers: sim, paper-matcher ----
+    "paper-matcher": ("fill resting paper orders from NATS ticks until stopped (SIGTERM stops it)",
+                      lambda a: __import__("autostock.brokers.paper.matcher", fromlist=["serve"]).serve(_settings(a)),
+                      lambda p: None),
 
 
     # ---- backtest: worker ----
+    "worker": ("run an rq worker for backtests and optimisations (queue: <REDIS_PREFIX>backtest)",
+               lambda args: __import__("autostock.jobs", fromlist=["work"]).work(_settings(args), burst=args.burst),
+               lambda p: p.add_argument("--burst", action="store_true", help="stop when the queue is empty")),
 
 
 }
