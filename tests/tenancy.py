@@ -1,6 +1,7 @@
 """Tenancy registry: how to make user A's resource for every API path that takes an id.
 
-`tests/auth/test_tenancy.py` walks docs/api/openapi.yaml; for every path with a `{param}` it
+`tests/auth/test_tenancy.py` walks docs/api/openapi.yaml and the routers of every handler in
+stack.yml; for every path with a `{param}` (`<param>` in a router) it
 asks the registry for a factory that makes a resource owned by user A and returns the path
 parameters, then calls every method of the path as user B and expects 404. A path of a
 function that exists (stack.yml + handler) without a factory fails the test, so new routes
@@ -19,6 +20,7 @@ are covered as soon as they ship. Each area registers its own in `tests/<area>/t
 from __future__ import annotations
 
 import importlib
+import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -63,8 +65,32 @@ def openapi_id_operations() -> list[tuple[str, str]]:
             for method in item if method in methods]
 
 
+# (path, METHOD) → function, for routes found in the handlers' routers.
+ROUTED: dict[tuple[str, str], str] = {}
+
+
+def router_id_operations() -> list[tuple[str, str]]:
+    """(path, METHOD) for every router route with a `<param>`, in every functions/*/handler.py."""
+    from tests.helpers import load_handler
+    found = []
+    for handler in sorted(ROOT.glob("functions/*/handler.py")):
+        name = handler.parent.name.replace("_", "-")
+        router = getattr(load_handler(name), "router", None)
+        for entry in getattr(router, "entries", []):
+            if "<" in entry.template:
+                key = (re.sub(r"<([a-z_]+)>", r"{\1}", entry.template), entry.method)
+                ROUTED[key] = name
+                found.append(key)
+    return found
+
+
+def id_operations() -> list[tuple[str, str]]:
+    return sorted(set(openapi_id_operations()) | set(router_id_operations()))
+
+
 def function_for(method: str, path: str) -> str | None:
-    """The stack.yml function serving a path: a method-qualified prefix wins, then the longest."""
+    """The stack.yml function serving a path: a method-qualified prefix wins, then the longest;
+    else the function whose router declares it."""
     stack = yaml.safe_load((ROOT / "stack.yml").read_text())
     best: tuple[int, int, str] | None = None
     for name, spec in (stack.get("functions") or {}).items():
@@ -76,7 +102,7 @@ def function_for(method: str, path: str) -> str | None:
             if path == prefix or path.startswith(prefix.rstrip("/") + "/"):
                 rank = (1 if verb else 0, len(prefix), name)
                 best = max(best, rank) if best else rank
-    return best[2] if best else None
+    return best[2] if best else ROUTED.get((path, method))
 
 
 def handler_exists(function: str) -> bool:
