@@ -68,6 +68,8 @@ class Settings:
     redis_prefix: str = _setting("REDIS_PREFIX", default="as:")
     nats_prefix: str = _setting("NATS_PREFIX", default="")
     public_url: str = _setting("PUBLIC_URL", default="http://127.0.0.1:8080")
+    # docs/api/openapi.yaml; empty = the repository's copy next to the package (dev, tests).
+    openapi_path: str = _setting("OPENAPI_PATH", default="")
 
     jwt_issuer: str = _setting("JWT_ISSUER", default="autostock")
     jwt_audience: str = _setting("JWT_AUDIENCE", default="autostock-api")
