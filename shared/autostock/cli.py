@@ -70,6 +70,9 @@ COMMANDS: dict[str, tuple[str, Callable[[argparse.Namespace], int], Callable[[ar
 
 
     # ---- brokers: sim, paper-matcher ----
+    "sim": ("run a broker's simulators standalone (REST + websocket), e.g. `autostock sim kis`",
+            lambda a: __import__("autostock.brokers.sim.standalone", fromlist=["run"]).run(a),
+            lambda p: __import__("autostock.brokers.sim.standalone", fromlist=["configure"]).configure(p)),
 
 
     # ---- backtest: worker ----
