@@ -116,6 +116,9 @@ COMMANDS: dict[str, tuple[str, Callable[[argparse.Namespace], int], Callable[[ar
     "paper-matcher": ("fill resting paper orders from NATS ticks until stopped (SIGTERM stops it)",
                       lambda a: __import__("autostock.brokers.paper.matcher", fromlist=["serve"]).serve(_settings(a)),
                       lambda p: None),
+    "sim": ("run a broker's simulators standalone (REST + websocket), e.g. `autostock sim kis`",
+            lambda a: __import__("autostock.brokers.sim.standalone", fromlist=["run"]).run(a),
+            lambda p: __import__("autostock.brokers.sim.standalone", fromlist=["configure"]).configure(p)),
 
 
     # ---- backtest: worker ----
