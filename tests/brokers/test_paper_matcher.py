@@ -173,3 +173,15 @@ def test_paper_matcher_runs_as_a_process_and_stops_on_sigterm(settings, paper, s
         proc.send_signal(signal.SIGTERM)
         code = proc.wait(15)
     assert code == 0, proc.stderr.read().decode()[-2000:]
+
+
+def test_a_batch_of_ticks_sees_the_fills_of_earlier_ticks(resources, paper, set_quote, symbol):
+    from autostock.brokers.paper import Matcher
+    set_quote(symbol, 70_000, bid=69_900, ask=70_000)
+    oid = paper.place_order(limit(symbol, Side.BUY, 5, 69_000)).broker_order_id
+    ticks = [Tick(symbol, 69_000, 3, TICK_AT, "b1"), Tick(symbol, 68_900, 3, TICK_AT, "b2"),
+             Tick(symbol, 68_800, 3, TICK_AT, "b3"), Tick(symbol, 68_800, 3, TICK_AT, "b1")]
+    done = Matcher(resources).on_ticks(ticks)
+    assert [(a.fill.fill_id, a.fill.quantity) for a in done] == [(f"{oid}-tb1", 3), (f"{oid}-tb2", 2)]
+    assert paper.order_status(oid).state is OrderState.FILLED
+    assert Matcher(resources).on_ticks([]) == []
