@@ -1,4 +1,5 @@
-"""Fixtures for broker tests: a settable clock, quotes in Redis, paper accounts."""
+"""Broker fixtures: the paper broker (settable clock, quotes in Redis, paper accounts), and an
+exchange on a manual clock at a trading hour with the KIS simulators."""
 
 from __future__ import annotations
 
@@ -6,11 +7,21 @@ import datetime as dt
 import threading
 import uuid
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 
 import pytest
 
+from autostock.brokers.base import BrokerCredentials
+from autostock.brokers.kis.broker import KisBroker
 from autostock.brokers.paper import PaperBroker, PaperConfig, run_matcher
+from autostock.brokers.sim.exchange import Exchange
+from autostock.brokers.sim.feed import SEOUL as SIM_SEOUL
+from autostock.brokers.sim.feed import ManualClock
+from autostock.brokers.sim.kis import KisApps, KisSim
+from autostock.brokers.sim.kis_ws import KisWebsocketSim
+from autostock.config import Settings
 from autostock.market.quotes import SEOUL, StoredQuote, write_quote
+from autostock.resources import Resources
 
 # A Monday in 2025, mid-session: 2025 sell tax 0.15 % (docs/brokers.md §4.4).
 SESSION_TIME = dt.datetime(2025, 6, 16, 10, 0, tzinfo=SEOUL)
@@ -77,3 +88,59 @@ def matcher(settings) -> Iterator[None]:
     yield
     stop.set()
     thread.join(10)
+
+
+TRADING_MORNING = dt.datetime(2026, 3, 3, 10, 0, tzinfo=SIM_SEOUL)
+
+
+@pytest.fixture
+def exchange() -> Exchange:
+    ex = Exchange(clock=ManualClock(TRADING_MORNING), seed=11)
+    ex.add_instrument("005930", 70_000, name="삼성전자", depth=3)
+    ex.add_instrument("000660", 200_000, name="SK하이닉스", depth=50)
+    return ex
+
+
+@pytest.fixture
+def kis_ws(exchange: Exchange) -> Iterator[KisWebsocketSim]:
+    sim = KisWebsocketSim(exchange, seed=3).start()
+    yield sim
+    sim.stop()
+
+
+@dataclass
+class KisEnv:
+    """A real and a paper KIS host sharing one exchange, plus the realtime endpoint."""
+
+    exchange: Exchange
+    real: KisSim
+    paper: KisSim
+    ws: KisWebsocketSim
+    settings: Settings
+    redis: object
+
+    def app(self, *, paper: bool = False, cash: int = 10_000_000, hts_id: str = "") -> BrokerCredentials:
+        appkey = "PS" + uuid.uuid4().hex + "AB"            # 36 characters like a KIS app key
+        secret = uuid.uuid4().hex * 5 + "x" * 20          # 180 characters
+        account = f"{uuid.uuid4().int % 10**8:08d}-01"
+        (self.paper if paper else self.real).add_app(appkey, secret, account, cash=cash, hts_id=hts_id)
+        return BrokerCredentials(appkey, secret, account, "", paper=paper)
+
+    def broker(self, credentials: BrokerCredentials, **options: object) -> KisBroker:
+        options.setdefault("token_issue_interval", 0)
+        return KisBroker(self.settings, credentials, self.redis, clock=self.exchange.clock.now, **options)
+
+    def sim(self, paper: bool) -> KisSim:
+        return self.paper if paper else self.real
+
+
+@pytest.fixture
+def kis_env(exchange: Exchange, settings: Settings, resources: Resources) -> Iterator[KisEnv]:
+    ws = KisWebsocketSim(exchange, seed=5).start()
+    apps = KisApps()
+    real = KisSim(exchange, apps=apps, ws=ws, seed=1).start()
+    paper = KisSim(exchange, paper=True, apps=apps, seed=2).start()
+    local = settings.with_overrides(kis_real_url=real.url, kis_paper_url=paper.url, kis_ws_url=ws.url)
+    yield KisEnv(exchange, real, paper, ws, local, resources.redis)
+    for server in (real, paper, ws):
+        server.stop()

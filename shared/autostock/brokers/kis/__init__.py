@@ -1,0 +1,1 @@
+"""Korea Investment & Securities (KIS) Open API adapter: REST client, realtime stream, parsers."""

@@ -1,0 +1,226 @@
+"""KIS realtime frames: column layouts, pure and fast parsers, execution-notice decryption.
+
+Wire format (docs/brokers.md §1.8): a data frame is text `enc|TR_ID|NNN|payload`, where `enc`
+is 0 (plain) or 1 (AES-256-CBC, Base64), NNN the 3-digit record count and the payload every
+record's fields joined by `^`, records back to back. A control frame is JSON (first char `{`).
+Parsers split once on `|` and once on `^` and slice by precomputed indices; the only exception
+they raise is `KisParseError`.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+from typing import Any, NamedTuple
+
+from cryptography.hazmat.primitives import padding
+from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
+
+from autostock.errors import AppError
+
+
+class KisParseError(AppError):
+    """A frame from KIS could not be read (malformed, truncated or undecryptable)."""
+
+    status, code = 502, "kis_parse_error"
+
+
+TRADE_TR, BOOK_TR = "H0STCNT0", "H0STASP0"
+NOTICE_TR_REAL, NOTICE_TR_PAPER = "H0STCNI0", "H0STCNI9"
+
+TRADE_COLUMNS: tuple[str, ...] = (
+    "MKSC_SHRN_ISCD", "STCK_CNTG_HOUR", "STCK_PRPR", "PRDY_VRSS_SIGN", "PRDY_VRSS", "PRDY_CTRT",
+    "WGHN_AVRG_STCK_PRC", "STCK_OPRC", "STCK_HGPR", "STCK_LWPR", "ASKP1", "BIDP1", "CNTG_VOL",
+    "ACML_VOL", "ACML_TR_PBMN", "SELN_CNTG_CSNU", "SHNU_CNTG_CSNU", "NTBY_CNTG_CSNU", "CTTR",
+    "SELN_CNTG_SMTN", "SHNU_CNTG_SMTN", "CCLD_DVSN", "SHNU_RATE", "PRDY_VOL_VRSS_ACML_VOL_RATE",
+    "OPRC_HOUR", "OPRC_VRSS_PRPR_SIGN", "OPRC_VRSS_PRPR", "HGPR_HOUR", "HGPR_VRSS_PRPR_SIGN",
+    "HGPR_VRSS_PRPR", "LWPR_HOUR", "LWPR_VRSS_PRPR_SIGN", "LWPR_VRSS_PRPR", "BSOP_DATE",
+    "NEW_MKOP_CLS_CODE", "TRHT_YN", "ASKP_RSQN1", "BIDP_RSQN1", "TOTAL_ASKP_RSQN", "TOTAL_BIDP_RSQN",
+    "VOL_TNRT", "PRDY_SMNS_HOUR_ACML_VOL", "PRDY_SMNS_HOUR_ACML_VOL_RATE", "HOUR_CLS_CODE",
+    "MRKT_TRTM_CLS_CODE", "VI_STND_PRC",
+)
+BOOK_COLUMNS: tuple[str, ...] = (
+    ("MKSC_SHRN_ISCD", "BSOP_HOUR", "HOUR_CLS_CODE")
+    + tuple(f"ASKP{i}" for i in range(1, 11)) + tuple(f"BIDP{i}" for i in range(1, 11))
+    + tuple(f"ASKP_RSQN{i}" for i in range(1, 11)) + tuple(f"BIDP_RSQN{i}" for i in range(1, 11))
+    + ("TOTAL_ASKP_RSQN", "TOTAL_BIDP_RSQN", "OVTM_TOTAL_ASKP_RSQN", "OVTM_TOTAL_BIDP_RSQN",
+       "ANTC_CNPR", "ANTC_CNQN", "ANTC_VOL", "ANTC_CNTG_VRSS", "ANTC_CNTG_VRSS_SIGN",
+       "ANTC_CNTG_PRDY_CTRT", "ACML_VOL", "TOTAL_ASKP_RSQN_ICDC", "TOTAL_BIDP_RSQN_ICDC",
+       "OVTM_TOTAL_ASKP_ICDC", "OVTM_TOTAL_BIDP_ICDC", "STCK_DEAL_CLS_CODE")
+)
+NOTICE_COLUMNS: tuple[str, ...] = (
+    "CUST_ID", "ACNT_NO", "ODER_NO", "OODER_NO", "SELN_BYOV_CLS", "RCTF_CLS", "ODER_KIND", "ODER_COND",
+    "STCK_SHRN_ISCD", "CNTG_QTY", "CNTG_UNPR", "STCK_CNTG_HOUR", "RFUS_YN", "CNTG_YN", "ACPT_YN",
+    "BRNC_NO", "ODER_QTY", "ACNT_NAME", "ORD_COND_PRC", "ORD_EXG_GB", "POPUP_YN", "FILLER", "CRDT_CLS",
+    "CRDT_LOAN_DATE", "CNTG_ISNM40", "ODER_PRC",
+)
+# python-kis still reads an older 23-field layout (§1.8): ACNT_NAME is followed by CNTG_ISNM,
+# CRDT_CLS, CRDT_LOAN_DATE, CNTG_ISNM40 and ODER_PRC (Soju06/python-kis order_execution.py).
+_LEGACY_NOTICE = NOTICE_COLUMNS[:18] + ("CNTG_ISNM", "CRDT_CLS", "CRDT_LOAN_DATE", "CNTG_ISNM40", "ODER_PRC")
+COLUMNS = {TRADE_TR: TRADE_COLUMNS, BOOK_TR: BOOK_COLUMNS,
+           NOTICE_TR_REAL: NOTICE_COLUMNS, NOTICE_TR_PAPER: NOTICE_COLUMNS}
+
+_T = {name: i for i, name in enumerate(TRADE_COLUMNS)}
+_TRADE_WIDTH = len(TRADE_COLUMNS)
+_BOOK_WIDTH = len(BOOK_COLUMNS)
+_PARSE_FAILURES = (ValueError, IndexError, TypeError, AttributeError, KeyError, UnicodeError)
+
+
+class TradeTick(NamedTuple):
+    symbol: str
+    time: str            # HHMMSS, KST
+    price: int
+    sign: str            # PRDY_VRSS_SIGN: 1 upper limit, 2 up, 3 flat, 4 lower limit, 5 down
+    change: int
+    open: int
+    high: int
+    low: int
+    ask: int
+    bid: int
+    volume: int          # this trade's quantity
+    cumulative_volume: int
+    cumulative_value: int
+    side: str            # CCLD_DVSN: 1 buy, 3 pre-open, 5 sell
+    date: str            # YYYYMMDD
+
+
+class OrderBook(NamedTuple):
+    symbol: str
+    time: str
+    asks: tuple[int, ...]
+    bids: tuple[int, ...]
+    ask_quantities: tuple[int, ...]
+    bid_quantities: tuple[int, ...]
+    total_ask: int
+    total_bid: int
+    expected_price: int
+    cumulative_volume: int
+
+
+class Frame(NamedTuple):
+    encrypted: bool
+    tr_id: str
+    count: int
+    payload: str
+
+
+def is_control(text: str) -> bool:
+    """Control frames are JSON; data frames start with 0 or 1."""
+    return text[:1] == "{"
+
+
+def split_frame(text: str) -> Frame:
+    """`enc|TR|NNN|payload` → Frame; the payload is left as is (it may be encrypted)."""
+    try:
+        enc, tr_id, count, payload = text.split("|", 3)
+        n = int(count)
+    except _PARSE_FAILURES as e:
+        raise KisParseError("not a KIS data frame", details={"head": text[:40]}) from e
+    if enc not in ("0", "1") or n <= 0 or len(count) != 3:
+        raise KisParseError("bad KIS frame header", details={"head": text[:40]})
+    return Frame(enc == "1", tr_id, n, payload)
+
+
+def records(frame: Frame, width: int) -> list[list[str]]:
+    """The payload's fields cut into `frame.count` records of `width` fields."""
+    fields = frame.payload.split("^")
+    if len(fields) != frame.count * width:
+        raise KisParseError("record count does not match the fields",
+                            details={"tr_id": frame.tr_id, "count": frame.count, "fields": len(fields)})
+    return [fields[i:i + width] for i in range(0, len(fields), width)]
+
+
+def parse_trades(text: str) -> list[TradeTick]:
+    """Every H0STCNT0 record in one frame, typed."""
+    frame = split_frame(text)
+    if frame.tr_id != TRADE_TR or frame.encrypted:
+        raise KisParseError("not a plain trade frame", details={"tr_id": frame.tr_id})
+    fields = frame.payload.split("^")
+    w = _TRADE_WIDTH
+    if len(fields) != frame.count * w:
+        raise KisParseError("record count does not match the fields",
+                            details={"tr_id": frame.tr_id, "count": frame.count, "fields": len(fields)})
+    out = []
+    append = out.append
+    try:
+        for b in range(0, len(fields), w):
+            append(TradeTick(fields[b], fields[b + 1], int(fields[b + 2]), fields[b + 3], int(fields[b + 4]),
+                             int(fields[b + 7]), int(fields[b + 8]), int(fields[b + 9]), int(fields[b + 10]),
+                             int(fields[b + 11]), int(fields[b + 12]), int(fields[b + 13]),
+                             int(fields[b + 14]), fields[b + 21], fields[b + 33]))
+    except _PARSE_FAILURES as e:
+        raise KisParseError("bad trade record", details={"record": len(out)}) from e
+    return out
+
+
+def parse_book(text: str) -> list[OrderBook]:
+    """Every H0STASP0 record in one frame, typed (10 levels each side)."""
+    frame = split_frame(text)
+    if frame.tr_id != BOOK_TR or frame.encrypted:
+        raise KisParseError("not a plain order-book frame", details={"tr_id": frame.tr_id})
+    out = []
+    try:
+        for r in records(frame, _BOOK_WIDTH):
+            nums = [int(x) for x in r[3:45]]
+            out.append(OrderBook(r[0], r[1], tuple(nums[0:10]), tuple(nums[10:20]), tuple(nums[20:30]),
+                                 tuple(nums[30:40]), nums[40], nums[41], int(r[47]), int(r[53])))
+    except _PARSE_FAILURES as e:
+        raise KisParseError("bad order-book record", details={"record": len(out)}) from e
+    return out
+
+
+def decrypt(payload: str, key: str, iv: str) -> str:
+    """Base64 → AES-256-CBC(key, iv) → strip PKCS#7 → UTF-8 (KIS's H0STCNI0/9 payloads)."""
+    try:
+        raw = base64.b64decode(payload, validate=True)
+        decryptor = Cipher(algorithms.AES(key.encode()), modes.CBC(iv.encode())).decryptor()
+        padded = decryptor.update(raw) + decryptor.finalize()
+        unpadder = padding.PKCS7(128).unpadder()
+        return (unpadder.update(padded) + unpadder.finalize()).decode("utf-8")
+    except (*_PARSE_FAILURES, binascii.Error) as e:
+        raise KisParseError("execution notice could not be decrypted") from e
+
+
+def encrypt(plain: str, key: str, iv: str) -> str:
+    """The inverse of `decrypt` (the simulator uses it to send notices)."""
+    padder = padding.PKCS7(128).padder()
+    data = padder.update(plain.encode("utf-8")) + padder.finalize()
+    encryptor = Cipher(algorithms.AES(key.encode()), modes.CBC(iv.encode())).encryptor()
+    return base64.b64encode(encryptor.update(data) + encryptor.finalize()).decode("ascii")
+
+
+def parse_notices(text: str, key: str, iv: str) -> list[dict[str, str]]:
+    """Execution notices (26-field current layout or 23-field legacy) as name → value dicts."""
+    frame = split_frame(text)
+    if frame.tr_id not in (NOTICE_TR_REAL, NOTICE_TR_PAPER):
+        raise KisParseError("not an execution-notice frame", details={"tr_id": frame.tr_id})
+    body = decrypt(frame.payload, key, iv) if frame.encrypted else frame.payload
+    fields = body.split("^")
+    for layout in (NOTICE_COLUMNS, _LEGACY_NOTICE):
+        if len(fields) == frame.count * len(layout):
+            w = len(layout)
+            return [dict(zip(layout, fields[i:i + w])) for i in range(0, len(fields), w)]
+    raise KisParseError("execution notice has an unknown layout",
+                        details={"count": frame.count, "fields": len(fields)})
+
+
+def parse_control(text: str) -> dict[str, Any]:
+    """A control reply as {tr_id, tr_key, rt_cd, msg_cd, msg1, key, iv, datetime}."""
+    try:
+        data = json.loads(text)
+        header = data.get("header") or {}
+        body = data.get("body") or {}
+        output = body.get("output") or {}
+        return {"tr_id": str(header.get("tr_id", "")), "tr_key": str(header.get("tr_key", "")),
+                "rt_cd": str(body.get("rt_cd", "")), "msg_cd": str(body.get("msg_cd", "")),
+                "msg1": str(body.get("msg1", "")), "key": str(output.get("key", "")),
+                "iv": str(output.get("iv", "")), "datetime": str(header.get("datetime", ""))}
+    except (*_PARSE_FAILURES, json.JSONDecodeError) as e:
+        raise KisParseError("bad control frame", details={"head": text[:40]}) from e
+
+
+def build_frame(tr_id: str, rows: list[list[str]], *, encrypted: bool = False) -> str:
+    """`0|TR|NNN|a^b^...` for `rows` (the simulator's side and the tests')."""
+    payload = "^".join("^".join(r) for r in rows)
+    return f"{1 if encrypted else 0}|{tr_id}|{len(rows):03d}|{payload}"
