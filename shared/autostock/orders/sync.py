@@ -45,8 +45,11 @@ def _new_fills(conn: psycopg.Connection, order: dict[str, Any], status: OrderSta
 
 
 def apply_status(conn: psycopg.Connection, order: dict[str, Any], status: OrderStatus,
-                 costs: CostModel, *, on: dt.date) -> tuple[dict[str, Any], list[lifecycle.OrderEvent]]:
-    """Apply the broker's view of `order` (locked, book locked): fills first, then the state."""
+                 costs: CostModel, *, on: dt.date,
+                 close: bool = True) -> tuple[dict[str, Any], list[lifecycle.OrderEvent]]:
+    """Apply the broker's view of `order` (locked, book locked): fills first, then the state.
+
+    `close=False` applies fills only (the caller closes the order its own way, e.g. expiry)."""
     events: list[lifecycle.OrderEvent] = []
     if not order["broker_order_id"] and status.broker_order_id:
         order = lifecycle.update(conn, order, broker_order_id=status.broker_order_id)
@@ -58,7 +61,7 @@ def apply_status(conn: psycopg.Connection, order: dict[str, Any], status: OrderS
         order, evs = book.apply_fill(conn, order, fill, costs, on=on)
         events += evs
     closing = _CLOSED_BY_BROKER.get(status.state)
-    if closing and order["state"] in lifecycle.OPEN_STATES:
+    if close and closing and order["state"] in lifecycle.OPEN_STATES:
         left = int(order["quantity"]) - int(order["filled_quantity"])
         order, ev = lifecycle.transition(
             conn, order, status.state, event=closing, data={"source": "broker_status"},
