@@ -6,7 +6,8 @@ import pytest
 from autostock import db
 from autostock.market import storage
 from autostock.market.calendar import SEOUL
-from autostock.market.storage import DailyRow, MinuteBar, Tick
+from autostock.market.quotes import Tick
+from autostock.market.storage import DailyRow, MinuteBar
 
 
 def _partitions(conn, table):
@@ -36,8 +37,8 @@ def test_maintain_creates_partitions_ahead_and_drops_old_ticks(resources):
 
 def test_ticks_copy_is_idempotent(resources):
     at = dt.datetime(2031, 4, 1, 9, 0, 1, tzinfo=SEOUL)
-    ticks = [Tick("005930", at, 70000, 10, 10), Tick("005930", at, 70100, 5, 15),
-             Tick("005930", at + dt.timedelta(seconds=1), 70000, 1, 16)]
+    ticks = [Tick("005930", 70000, 10, at, "10"), Tick("005930", 70100, 5, at, "15"),
+             Tick("005930", 70000, 1, at + dt.timedelta(seconds=1), "16")]
     with db.service(resources.pool) as conn:
         assert storage.copy_ticks(conn, ticks) == 3
     with db.service(resources.pool) as conn:

@@ -3,6 +3,10 @@
 Works the same on TimescaleDB hypertables and on native range partitions (migration 0400);
 only `ensure_partitions`/`maintain` differ, and they ask the database which one it is.
 Every write here is idempotent on the table's key, so a replayed batch changes nothing.
+
+Ticks are `autostock.market.quotes.Tick`s (the NATS wire format) whose `seq` is the day's
+cumulative volume after the trade (KIS ACML_VOL): it grows with every trade of a code, so
+(code, ts, cum_volume) names one trade and a trade seen twice is recognised.
 """
 
 from __future__ import annotations
@@ -17,26 +21,12 @@ from psycopg_pool import ConnectionPool
 
 from autostock import db
 from autostock.market.calendar import SEOUL
+from autostock.market.quotes import Tick
 
 TABLES = ("ticks", "bars_1m", "bars_1d")
 # How far ahead the maintenance task keeps partitions, and how long ticks are kept.
 AHEAD_DAYS = 7
 TICK_RETENTION_DAYS = 90
-
-
-@dataclass(frozen=True)
-class Tick:
-    """One trade print: the unit the collector, NATS and the tick table share."""
-
-    code: str
-    at: dt.datetime
-    price: int
-    volume: int
-    cum_volume: int
-
-    def to_json(self) -> dict[str, Any]:
-        return {"code": self.code, "price": self.price, "volume": self.volume,
-                "cum_volume": self.cum_volume, "at": self.at.isoformat()}
 
 
 @dataclass(frozen=True)
@@ -108,7 +98,7 @@ def copy_ticks(conn: psycopg.Connection, ticks: Sequence[Tick]) -> int:
     with conn.cursor() as cur:
         with cur.copy("COPY ticks_stage (code, ts, price, volume, cum_volume) FROM STDIN") as copy:
             for t in ticks:
-                copy.write_row((t.code, t.at, t.price, t.volume, t.cum_volume))
+                copy.write_row((t.code, t.at, t.price, t.volume, int(t.seq)))
         cur.execute("INSERT INTO ticks SELECT DISTINCT ON (code, ts, cum_volume) * FROM ticks_stage"
                     " ON CONFLICT DO NOTHING")
         inserted = cur.rowcount
@@ -178,3 +168,20 @@ def upsert_daily_bars(conn: psycopg.Connection, rows: Sequence[DailyRow]) -> dic
 
 def _first(row: object) -> object:
     return next(iter(row.values())) if isinstance(row, dict) else row[0]  # type: ignore[index, union-attr]
+
+
+def last_tick(conn: psycopg.Connection, code: str) -> dict[str, Any] | None:
+    """The newest stored tick of `code` (ts, cum_volume), or None."""
+    return conn.execute("SELECT ts, cum_volume FROM ticks WHERE code = %s ORDER BY ts DESC, cum_volume DESC"
+                        " LIMIT 1", (code,)).fetchone()
+
+
+def ticks_to_rebuild(conn: psycopg.Connection, code: str, day_start: dt.datetime) -> list[Tick]:
+    """Stored ticks of `code` from `day_start` that no stored 1-minute bar covers yet, in order:
+    what a restarted collector replays to rebuild its open bar (and any bar it never stored)."""
+    row = conn.execute("SELECT max(ts) AS ts FROM bars_1m WHERE code = %s AND ts >= %s",
+                       (code, day_start)).fetchone()
+    since = row["ts"] + dt.timedelta(minutes=1) if row and row["ts"] else day_start
+    rows = conn.execute("SELECT ts, price, volume, cum_volume FROM ticks WHERE code = %s AND ts >= %s"
+                        " ORDER BY ts, cum_volume", (code, since)).fetchall()
+    return [Tick(code, r["price"], r["volume"], r["ts"], str(r["cum_volume"])) for r in rows]

@@ -11,7 +11,8 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import Any, ClassVar
 
 from autostock import db, events
@@ -76,8 +77,13 @@ class PaperBroker(Broker):
         self.clock = clock or seoul_now
         self.starting_cash = resources.settings.paper_starting_cash if starting_cash is None else starting_cash
 
-    def _tx(self):  # noqa: ANN202 - context manager of a tenant transaction
-        return db.tenant(self.resources.pool, self.user_id)
+    @contextmanager
+    def _tx(self) -> Iterator[Any]:
+        """A tenant transaction that first retires this account's day orders past their close."""
+        with db.tenant(self.resources.pool, self.user_id) as conn:
+            today, closed = model.day_state(self.clock())
+            store.expire_stale(conn, self.account_id, today, closed)
+            yield conn
 
     def _quote(self, symbol: str) -> StoredQuote:
         quote = read_quote(self.resources.redis, self.resources.settings, symbol)

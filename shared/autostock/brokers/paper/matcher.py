@@ -25,7 +25,7 @@ from autostock.brokers.paper import model, store
 from autostock.brokers.paper.broker import costs_of, publish_fill
 from autostock.config import Settings
 from autostock.errors import ValidationError
-from autostock.market.quotes import Tick, parse_tick
+from autostock.market.quotes import SEOUL, Tick, parse_tick
 from autostock.resources import Resources
 
 log = logging.getLogger("autostock.brokers.paper.matcher")
@@ -42,14 +42,16 @@ class Matcher:
         self.config = config or model.PaperConfig()
 
     def resting(self, tick: Tick) -> list[tuple[model.Resting, str]]:
-        """Open limit orders of the tick's symbol that it reaches, placed before it printed."""
+        """Open limit orders of the tick's symbol that it reaches, placed before it printed on the
+        same day (day orders: yesterday's leftovers are expired, never filled)."""
         with db.service(self.resources.pool) as conn:
             rows = conn.execute(
                 "SELECT id, account_id, side, price, quantity, filled_quantity, cancelled_quantity"
                 " FROM paper_orders WHERE symbol = %s AND order_type = 'limit' AND state = ANY(%s)"
                 " AND ((side = 'buy' AND price >= %s) OR (side = 'sell' AND price <= %s))"
-                " AND created_at <= %s",
-                (tick.code, list(store.OPEN_STATES), tick.price, tick.price, tick.at)).fetchall()
+                " AND created_at <= %s AND trade_date = %s",
+                (tick.code, list(store.OPEN_STATES), tick.price, tick.price, tick.at,
+                 tick.at.astimezone(SEOUL).date())).fetchall()
         return [(model.Resting(order_id=r["id"], side=Side(r["side"]), price=int(r["price"]),
                                remaining=store.remaining(r)), str(r["account_id"])) for r in rows]
 

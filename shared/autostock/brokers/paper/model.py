@@ -72,6 +72,17 @@ def check_session(now: dt.datetime) -> None:
                      at=local.isoformat())
 
 
+def day_state(now: dt.datetime) -> tuple[dt.date, bool]:
+    """(today in Seoul, whether today's regular session is over or there is none).
+
+    KRX orders are day orders: what is still open at the close expires.
+    """
+    from autostock.market import calendar
+    today = now.astimezone(SEOUL).date()
+    bounds = calendar.session_bounds(today)
+    return today, bounds is None or now >= bounds[1]
+
+
 def check_limit_price(price: int, quote: StoredQuote, on: dt.date) -> None:
     """`price` is on the tick grid and inside the daily limits of `quote`'s symbol."""
     if not rules.is_on_tick(price, quote.market, on=on, product=quote.product):

@@ -71,6 +71,16 @@ def open_orders(conn: psycopg.Connection, account_id: str, side: Side | None = N
     return conn.execute(sql, params).fetchall()
 
 
+def expire_stale(conn: psycopg.Connection, account_id: str, today: dt.date, closed_today: bool) -> int:
+    """Expire open orders of earlier days (and of today once its session is over); returns how many."""
+    cur = conn.execute(
+        "UPDATE paper_orders SET state = 'expired', cancelled_quantity = quantity - filled_quantity,"
+        " reason = 'day order expired at the close', updated_at = now()"
+        " WHERE account_id = %s AND state = ANY(%s) AND (trade_date < %s OR (trade_date = %s AND %s))",
+        (account_id, list(OPEN_STATES), today, today, closed_today))
+    return cur.rowcount
+
+
 def remaining(order: dict[str, Any]) -> int:
     return int(order["quantity"] - order["filled_quantity"] - order["cancelled_quantity"])
 
