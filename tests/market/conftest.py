@@ -55,10 +55,10 @@ def kis_ws(exchange: Exchange) -> Iterator[KisWebsocketSim]:
 
 
 class Running:
-    """A collector running on its own event loop thread; `stop()` stores what it buffered."""
+    """A collector or stream server on its own event loop thread; `stop()` ends it cleanly."""
 
-    def __init__(self, collector: Collector) -> None:
-        self.collector = collector
+    def __init__(self, service) -> None:   # a Collector or a StreamServer: run() and stop()
+        self.collector = self.service = service
         self.loop = asyncio.new_event_loop()
         self.error: BaseException | None = None
         self.thread = threading.Thread(target=self._run, daemon=True)
@@ -66,12 +66,12 @@ class Running:
 
     def _run(self) -> None:
         try:
-            self.loop.run_until_complete(self.collector.run())
+            self.loop.run_until_complete(self.service.run())
         except BaseException as e:  # surfaced by stop()
             self.error = e
 
     def stop(self) -> None:
-        self.loop.call_soon_threadsafe(self.collector.stop)
+        self.loop.call_soon_threadsafe(self.service.stop)
         self.thread.join(20)
         assert not self.thread.is_alive(), "collector did not stop"
         if self.error:
