@@ -235,7 +235,8 @@ def get_credentials(resources: Resources, user_id: str, account_id: str) -> Brok
 
 
 def default_account(resources: Resources, user_id: str) -> dict[str, Any]:
-    """The account an order without one goes to; makes the paper account if there is none yet."""
+    """The account an order without one goes to. With no default, an active account becomes it
+    (paper first); a user with no account at all gets their paper account now."""
     with db.tenant(resources.pool, user_id) as conn:
         row = conn.execute(f"SELECT {_VIEW} FROM broker_accounts WHERE user_id = %s AND is_default"
                            " AND deleted_at IS NULL", (user_id,)).fetchone()
@@ -243,7 +244,13 @@ def default_account(resources: Resources, user_id: str) -> dict[str, Any]:
             return _view(row)
         try:
             with conn.transaction():
-                return create_paper_account(conn, resources.settings, user_id)
+                # No default (never made, or the user unset it): promote an active account, paper
+                # first; make the paper account only when there is none.
+                row = conn.execute(
+                    f"UPDATE broker_accounts SET is_default = true, updated_at = now() WHERE id = ("
+                    " SELECT id FROM broker_accounts WHERE user_id = %s AND deleted_at IS NULL AND is_active"
+                    f" ORDER BY broker = 'paper' DESC, created_at LIMIT 1) RETURNING {_VIEW}", (user_id,)).fetchone()
+                return _view(row) if row is not None else create_paper_account(conn, resources.settings, user_id)
         except psycopg.errors.UniqueViolation:
             pass  # a concurrent call made it first
         row = conn.execute(f"SELECT {_VIEW} FROM broker_accounts WHERE user_id = %s AND is_default"

@@ -51,6 +51,8 @@ def test_limits_default_switch_disable_and_soft_delete(resources, user_factory):
     with pytest.raises(NotFound):
         accounts.get_account(resources, user["id"], real["id"])
     assert [a["id"] for a in accounts.list_accounts(resources, user["id"])] == [paper["id"]]
+    # With no default left, the paper account becomes the default again (no second paper account).
+    assert accounts.default_account(resources, user["id"])["id"] == paper["id"]
 
 
 @pytest.mark.parametrize("bad", [
