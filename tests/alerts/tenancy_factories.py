@@ -5,7 +5,7 @@ import uuid
 from autostock import db
 from autostock.alerts import store
 from autostock.notify import webhooks
-from tests.tenancy import factory
+from tests.tenancy import exempt, factory
 
 ALERT = {"symbol": "005930", "kind": "price_above", "params": {"price": 70000}, "channels": ["in_app"]}
 
@@ -32,3 +32,20 @@ def notification(resources, owner):
                            " VALUES (%s, 'system', %s, 't', 'b') RETURNING id",
                            (owner["id"], uuid.uuid4().hex)).fetchone()
     return {"notification_id": str(row["id"])}
+
+
+@factory("/api/v1/webhooks/hooks/{hook_id}")
+def hook(resources, owner):
+    from autostock import accounts, webhook_orders
+    account = accounts.default_account(resources, owner["id"])
+    return {"hook_id": webhook_orders.create_hook(resources, owner["id"], {"account_id": str(account["id"])})["id"]}
+
+
+@factory("/api/v1/webhooks/hooks/{hook_id}/calls")
+def hook_calls(resources, owner):
+    return hook(resources, owner)
+
+
+exempt("/api/v1/webhooks/orders/{hook_id}",
+       "authenticated by the hook's secret, not a login: any other caller gets 401 and places nothing"
+       " (tests/alerts/test_webhook_orders.py::test_refused_signals_place_nothing)")
