@@ -53,7 +53,7 @@ def test_day_orders_expire_at_the_close_and_release_their_reservation(trader, li
     assert got["status"] == "expired" and got["reserved_cash"] == 0
     with db.service(resources.pool) as conn:
         assert conn.execute("SELECT state FROM paper_orders WHERE account_id = %s",
-                            (user["account_id"],)).fetchone()["state"] == "cancelled"
+                            (user["account_id"],)).fetchone()["state"] == "expired"   # the paper broker expires day orders itself
     books_reconcile(resources, user["account_id"])
 
 
