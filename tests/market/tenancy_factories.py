@@ -1,5 +1,5 @@
-"""Market data in the tenancy registry: symbols and bars belong to nobody (see tests/tenancy.py)."""
+"""Market data in the tenancy registry (see tests/tenancy.py): public, owned by nobody."""
 
 from tests.tenancy import exempt
 
-exempt("/api/v1/market/stocks/{code}", "public market data shared by every user; no owner to leak")
+exempt("/api/v1/market/stocks/{code}", "a KRX symbol is public market data, not a user's resource")
