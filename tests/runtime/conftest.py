@@ -45,13 +45,13 @@ FUNCTIONS = {
 def write_stack(root: Path, functions: dict[str, dict[str, str]], handler_code: str = RECORDER) -> Path:
     spec = {"version": "1.0", "provider": {"name": "openfaas", "gateway": "${OPENFAAS_URL:-http://127.0.0.1:8080}"},
             "functions": {}}
-    for name, annotations in functions.items():
+    for name, notes in functions.items():
         folder = root / "functions" / name.replace("-", "_")
         folder.mkdir(parents=True, exist_ok=True)
         (folder / "handler.py").write_text(handler_code)
         spec["functions"][name] = {"lang": "autostock-python", "handler": f"./functions/{folder.name}",
                                    "image": "${REGISTRY:-127.0.0.1:5000}/t-" + name + ":dev",
-                                   "annotations": annotations}
+                                   "annotations": notes}
     path = root / "stack.yml"
     path.write_text(json.dumps(spec, indent=1))  # JSON is YAML
     return path
