@@ -96,6 +96,15 @@ class Settings:
     kiwoom_real_url: str = _setting("KIWOOM_REAL_URL", default="https://api.kiwoom.com")
     kiwoom_paper_url: str = _setting("KIWOOM_PAPER_URL", default="https://mockapi.kiwoom.com")
 
+    # Market data: the platform's own KIS apps ("appkey:appsecret" pairs, comma-separated; the
+    # first also serves REST quotes and daily charts, each one is a realtime session of ≤40 codes).
+    kis_market_keys: Secret = _setting("KIS_MARKET_KEYS", default=Secret(""), secret=True)
+    market_universe: str = _setting("MARKET_UNIVERSE", default="005930,000660,005380,035420,051910,035720,068270")
+    quote_max_age: int = _setting("QUOTE_MAX_AGE_SECONDS", default=10)
+    collector_port: int = _setting("COLLECTOR_PORT", default=9101)
+    stream_host: str = _setting("STREAM_HOST", default="127.0.0.1")
+    stream_port: int = _setting("STREAM_PORT", default=8765)
+
     def redis_key(self, *parts: object) -> str:
         return self.redis_prefix + ":".join(str(p) for p in parts)
 
