@@ -36,7 +36,7 @@ FUNCTIONS = {
     "hello": {"com.autostock.routes": "/api/v1/hello"},
     "things": {"com.autostock.routes": "/api/v1/things"},
     "placer": {"com.autostock.routes": "POST /api/v1/things"},
-    "hooks": {"com.autostock.routes": "POST /api/v1/hooks/*"},
+    "hooks": {"com.autostock.routes": "POST /api/v1/hooks"},
     "ticker": {"topic": "cron-function", "schedule": "*/5 * * * *"},
     "listener": {"topic": "rt.events,rt.more.>"},
 }
