@@ -71,6 +71,7 @@ def test_modify_replaces_the_order_and_quote_and_bars_read(kis_env: KisEnv) -> N
     assert broker.order_status(new.broker_order_id).price == 69_500
     quote = broker.quote(SAMSUNG)
     assert (quote.price, quote.previous_close, quote.upper_limit, quote.lower_limit) == (70_000, 70_000, 91_000, 49_000)
+    assert (quote.bid, quote.ask) == (69_900, 70_100)
     bars = broker.daily_bars(SAMSUNG, dt.date(2025, 6, 1), dt.date(2026, 3, 2))
     assert len(bars) > 100 and bars == sorted(bars, key=lambda b: b.date)
     assert all(dt.date(2025, 6, 1) <= b.date <= dt.date(2026, 3, 2) and b.low <= b.close <= b.high for b in bars)
@@ -84,8 +85,8 @@ def test_paper_account_uses_paper_host_and_tr_ids(kis_env: KisEnv) -> None:
         broker.quote(SAMSUNG)
     real_trs = [r.headers.get("tr_id") for r in kis_env.real.requests if r.path.startswith("/uapi/")]
     paper_trs = [r.headers.get("tr_id") for r in kis_env.paper.requests if r.path.startswith("/uapi/")]
-    assert real_trs == ["TTTC8434R", "TTTC8908R", "TTTC0012U", "FHKST01010100"]
-    assert paper_trs == ["VTTC8434R", "VTTC8908R", "VTTC0012U", "FHKST01010100"]
+    assert real_trs == ["TTTC8434R", "TTTC8908R", "TTTC0012U", "FHKST01010100", "FHKST01010200"]
+    assert paper_trs == ["VTTC8434R", "VTTC8908R", "VTTC0012U", "FHKST01010100", "FHKST01010200"]
     order = next(r for r in kis_env.paper.requests if r.headers.get("tr_id") == "VTTC0012U")
     assert order.method == "POST" and all(k.isupper() and isinstance(v, str) for k, v in order.json().items())
 

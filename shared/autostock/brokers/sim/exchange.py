@@ -101,6 +101,15 @@ class Exchange:
             px = max(o.price for o in levels) if side == "buy" else min(o.price for o in levels)
             return px, sum(o.remaining for o in levels if o.price == px)
 
+    def levels(self, symbol: str, side: str, count: int = 10) -> list[tuple[int, int]]:
+        """The best `count` price levels of `side` as (price, quantity), best first."""
+        with self.lock:
+            sizes: dict[int, int] = {}
+            for o in self._book[symbol]:
+                if o.side == side and o.price and o.remaining:
+                    sizes[o.price] = sizes.get(o.price, 0) + o.remaining
+            return sorted(sizes.items(), reverse=side == "buy")[:count]
+
     def day_orders(self, account_id: str) -> list[SimOrder]:
         with self.lock:
             return [o for o in self.orders.values() if o.account_id == account_id]
@@ -322,6 +331,24 @@ class Exchange:
             ask = min(upper, rules.round_to_tick(inst.last + 1, inst.market, up=True))
             for side, px in (("buy", bid), ("sell", ask)):
                 if inst.depth > 0:
+                    self._place_maker(symbol, side, inst.depth, px)
+            self._emit("quote", symbol=symbol)
+
+    def set_market(self, symbol: str, price: int, bid: int, ask: int, *, depth: int | None = None) -> None:
+        """Start the day over for `symbol`: previous close and last = `price`, the maker quoting
+        `bid` and `ask` (accounts' resting orders stay)."""
+        with self.lock:
+            inst = self.instrument(symbol)
+            inst.prev_close = inst.last = price
+            inst.open = inst.high = inst.low = inst.volume = inst.value = 0
+            if depth is not None:
+                inst.depth = depth
+            book = self._book[symbol]
+            for o in [o for o in book if o.account_id == MAKER]:
+                o.status = CANCELLED
+                book.remove(o)
+            for side, px in (("buy", bid), ("sell", ask)):
+                if px and inst.depth > 0:
                     self._place_maker(symbol, side, inst.depth, px)
             self._emit("quote", symbol=symbol)
 

@@ -282,6 +282,24 @@ def inquire_price(ctx: Context, p: dict[str, Any]) -> SimResponse:
     return ok("MCA00000", "정상처리 되었습니다.", output=out)
 
 
+def inquire_asking_price(ctx: Context, p: dict[str, Any]) -> SimResponse:
+    """FHKST01010200: 10-level book (output1) and expected-fill block (output2)."""
+    try:
+        inst = ctx.exchange.instrument(p.get("FID_INPUT_ISCD", ""))
+    except SimReject as e:
+        return _rejection(ctx, e)
+    book: dict[str, str] = {"aspr_acpt_hour": ctx.exchange.clock.now().astimezone(SEOUL).strftime("%H%M%S")}
+    for side, prefix in (("sell", "askp"), ("buy", "bidp")):
+        levels = ctx.exchange.levels(inst.symbol, side) + [(0, 0)] * 10
+        for i, (px, qty) in enumerate(levels[:10], start=1):
+            book[f"{prefix}{i}"], book[f"{prefix}_rsqn{i}"] = str(px), str(qty)
+        book[f"total_{prefix}_rsqn"] = str(sum(q for _, q in levels))
+    expected = {"antc_cnpr": "0", "antc_cnqn": "0", "antc_vol": "0", "antc_cntg_vrss": "0",
+                "antc_cntg_vrss_sign": "3", "antc_cntg_prdy_ctrt": "0.00", "acml_vol": str(inst.volume),
+                "stck_prpr": str(inst.last), "stck_sdpr": str(inst.prev_close), "stck_shrn_iscd": inst.symbol}
+    return ok("MCA00000", "정상처리 되었습니다.", output1=book, output2=expected)
+
+
 def inquire_daily_chart(ctx: Context, p: dict[str, Any]) -> SimResponse:
     try:
         inst = ctx.exchange.instrument(p.get("FID_INPUT_ISCD", ""))
@@ -314,6 +332,7 @@ ROUTES: dict[tuple[str, str], dict[str, Handler]] = {
     ("GET", V1 + "trading/inquire-psbl-order"): {"TTTC8908R": inquire_psbl_order},
     ("GET", V1 + "quotations/inquire-price"): {"FHKST01010100": inquire_price},
     ("GET", V1 + "quotations/inquire-daily-itemchartprice"): {"FHKST03010100": inquire_daily_chart},
+    ("GET", V1 + "quotations/inquire-asking-price-exp-ccn"): {"FHKST01010200": inquire_asking_price},
 }
 NO_PAPER = {"TTTC0084R", "TTTC8036R", "TTTC8408R", "CTCA0903R", "FHKST03010230"}
 
