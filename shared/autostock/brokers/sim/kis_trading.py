@@ -35,6 +35,10 @@ PAPER_SESSION = {"before": ("40570000", "모의투자 장시작전 입니다."),
 PAPER_UNSUPPORTED = ("90000000", "모의투자에서는 해당업무가 제공되지 않습니다.")
 
 
+# Rows per page (§1.4): inquire-daily-ccld 100 real / 15 paper, inquire-balance 50 / 20.
+PAGE_SIZES = {("ccld", False): 100, ("ccld", True): 15, ("balance", False): 50, ("balance", True): 20}
+
+
 @dataclass
 class Context:
     exchange: Exchange
@@ -42,6 +46,10 @@ class Context:
     paper: bool
     faults: Faults
     request: SimRequest
+    page_sizes: dict[tuple[str, bool], int] | None = None
+
+    def page_size(self, what: str) -> int:
+        return (self.page_sizes or PAGE_SIZES)[(what, self.paper)]
 
 
 Handler = Callable[[Context, dict[str, Any]], SimResponse]
@@ -201,7 +209,7 @@ def inquire_daily_ccld(ctx: Context, p: dict[str, Any]) -> SimResponse:
               and (ccld != "01" or o.filled) and (ccld != "02" or (o.remaining and o.kind != "cancel"))]
     orders.sort(key=lambda o: o.order_id, reverse=p.get("INQR_DVSN", "00") == "00")
     rows = [_ccld_row(ctx, o) for o in orders]
-    page, cursors, cont = _page(ctx, p, rows, 15 if ctx.paper else 100)
+    page, cursors, cont = _page(ctx, p, rows, ctx.page_size("ccld"))
     summary = {"tot_ord_qty": str(sum(o.quantity for o in orders if o.kind != "cancel")),
                "tot_ccld_qty": str(sum(o.filled for o in orders)),
                "tot_ccld_amt": str(sum(o.fill_value for o in orders)),
@@ -230,7 +238,7 @@ def inquire_balance(ctx: Context, p: dict[str, Any]) -> SimResponse:
                      "evlu_pfls_rt": f"{(value - cost) * 100 / cost:.2f}" if cost else "0.00",
                      "evlu_erng_rt": "0.00000000", "fltt_rt": "0.00000000",
                      "bfdy_cprs_icdc": str(inst.last - inst.prev_close)})
-    page, cursors, cont = _page(ctx, p, rows, 20 if ctx.paper else 50)
+    page, cursors, cont = _page(ctx, p, rows, ctx.page_size("balance"))
     summary = {"dnca_tot_amt": str(acct.cash), "nxdy_excc_amt": str(acct.cash),
                "prvs_rcdl_excc_amt": str(acct.cash), "thdt_buy_amt": str(acct.bought_today),
                "thdt_sll_amt": str(acct.sold_today), "thdt_tlex_amt": str(acct.costs_today),
