@@ -11,14 +11,15 @@ from autostock.cli import build_parser
 from tests.helpers import SHARED_DATA, eventually
 
 
-def test_sim_kis_serves_tokens_and_replays(capsys: object) -> None:
+def test_sim_kis_serves_tokens_and_replays() -> None:
     args = build_parser().parse_args(["sim", "kis", "--data-dir", str(SHARED_DATA / "krx"), "--speed", "50"])
     stop = threading.Event()
-    worker = threading.Thread(target=standalone.run, args=(args,), kwargs={"until": stop}, daemon=True)
+    ready: list[dict[str, str]] = []
+    worker = threading.Thread(target=standalone.run, args=(args,), kwargs={"until": stop, "on_ready": ready.append},
+                              daemon=True)
     worker.start()
     try:
-        out = eventually(lambda: capsys.readouterr().out)  # type: ignore[attr-defined]
-        urls = dict(line.split("=", 1) for line in out.splitlines() if line.startswith("KIS_"))
+        urls = eventually(lambda: ready and ready[0], timeout=60)
         key, secret, _ = standalone.DEV_APP
         resp = requests.post(urls["KIS_REAL_URL"] + "/oauth2/tokenP", timeout=5,
                              json={"grant_type": "client_credentials", "appkey": key, "appsecret": secret})
