@@ -24,7 +24,7 @@ from autostock.config import Settings
 from autostock.errors import NotFound, ValidationError
 
 ORDR, ACNT = "/api/dostk/ordr", "/api/dostk/acnt"
-STKINFO, CHART = "/api/dostk/stkinfo", "/api/dostk/chart"
+STKINFO, MRKCOND, CHART = "/api/dostk/stkinfo", "/api/dostk/mrkcond", "/api/dostk/chart"
 _SYMBOL = re.compile(r"^[0-9A-Z]{6}$")
 
 
@@ -156,8 +156,10 @@ class KiwoomBroker(Broker):
 
     # ---- market data --------------------------------------------------------------------
     def quote(self, symbol: str) -> Quote:
+        """ka10001 (price, limits) plus ka10004 (best bid/ask)."""
         body, _ = self.client.read(STKINFO, "ka10001", {"stk_cd": self._symbol(symbol)})
-        return parse.quote(symbol, body)
+        book, _ = self.client.read(MRKCOND, "ka10004", {"stk_cd": symbol})
+        return parse.quote(symbol, body, book)
 
     def daily_bars(self, symbol: str, start: dt.date, end: dt.date) -> list[DailyBar]:
         """Bars from `end` back to `start`: ka10081 pages newest first; stop once past `start`."""

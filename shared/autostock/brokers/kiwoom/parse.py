@@ -100,8 +100,9 @@ def balance(deposit: dict[str, Any], evaluation: dict[str, Any]) -> Balance:
                    settlement_d1=num(deposit.get("d1_entra")), settlement_d2=num(deposit.get("d2_entra")))
 
 
-def quote(symbol: str, data: dict[str, Any]) -> Quote:
-    return Quote(symbol, price(data.get("cur_prc")), volume=num(data.get("trde_qty")),
+def quote(symbol: str, data: dict[str, Any], book: dict[str, Any]) -> Quote:
+    return Quote(symbol, price(data.get("cur_prc")), bid=price(book.get("buy_fpr_bid")),
+                 ask=price(book.get("sel_fpr_bid")), volume=num(data.get("trde_qty")),
                  previous_close=price(data.get("base_pric")), upper_limit=price(data.get("upl_pric")),
                  lower_limit=price(data.get("lst_pric")), at=dt.datetime.now(SEOUL))
 

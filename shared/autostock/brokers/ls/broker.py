@@ -150,9 +150,11 @@ class LsBroker(Broker):
 
     # ---- market data --------------------------------------------------------------------
     def quote(self, symbol: str) -> Quote:
-        body, _ = self.client.read(MARKET, "t1102", {"t1102InBlock": {"shcode": self._symbol(symbol),
-                                                                      "exchgubun": "K"}})
-        return parse.quote(symbol, body.get("t1102OutBlock") or {})
+        """t1102 (price, limits) plus t1101 (best bid/ask): LS's price TR carries no book."""
+        block = {"shcode": self._symbol(symbol), "exchgubun": "K"}
+        price, _ = self.client.read(MARKET, "t1102", {"t1102InBlock": block})
+        book, _ = self.client.read(MARKET, "t1101", {"t1101InBlock": block})
+        return parse.quote(symbol, price.get("t1102OutBlock") or {}, book.get("t1101OutBlock") or {})
 
     def daily_bars(self, symbol: str, start: dt.date, end: dt.date) -> list[DailyBar]:
         self._symbol(symbol)

@@ -20,7 +20,7 @@ from autostock.brokers.tr_client import TrClient
 from autostock.config import Settings
 from autostock.errors import AuthError, BrokerUnavailable, RateLimited
 
-TR_RATES = {"t1102": 3.0, "t8410": 1.0, "t0424": 2.0, "t0425": 2.0, "CSPAQ12200": 1.0, "CSPBQ00200": 1.0,
+TR_RATES = {"t1102": 3.0, "t1101": 3.0, "t8410": 1.0, "t0424": 2.0, "t0425": 2.0, "CSPAQ12200": 1.0, "CSPBQ00200": 1.0,
             "CSPAT00601": 10.0, "CSPAT00701": 3.0, "CSPAT00801": 3.0}
 _TOKEN_CODES = {"IGW00121", "IGW00123"}
 _AUTH_CODES = {"IGW00103", "IGW00105"}

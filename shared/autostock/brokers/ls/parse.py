@@ -100,8 +100,9 @@ def balance(out: dict[str, Any]) -> Balance:
                    settlement_d2=num(out.get("D2Dps")))
 
 
-def quote(symbol: str, out: dict[str, Any]) -> Quote:
-    return Quote(symbol, num(out.get("price")), volume=num(out.get("volume")),
+def quote(symbol: str, out: dict[str, Any], book: dict[str, Any]) -> Quote:
+    return Quote(symbol, num(out.get("price")), bid=num(book.get("bidho1")), ask=num(book.get("offerho1")),
+                 volume=num(out.get("volume")),
                  previous_close=num(out.get("recprice") or out.get("jnilclose")),
                  upper_limit=num(out.get("uplmtprice")), lower_limit=num(out.get("dnlmtprice")),
                  at=dt.datetime.now(SEOUL))

@@ -248,6 +248,24 @@ def ka10001(ctx: TrContext, body: dict[str, Any]) -> SimResponse:
               per="", eps="", pbr="")
 
 
+def ka10004(ctx: TrContext, body: dict[str, Any]) -> SimResponse:
+    """Order book: best ask `sel_fpr_bid` and best bid `buy_fpr_bid` (§3.6), then deeper levels
+    as sel_{n}th_pre_bid / buy_{n}th_pre_bid with their _req sizes (the deeper names are unconfirmed)."""
+    try:
+        inst = ctx.exchange.instrument(str(body.get("stk_cd", "")).split("_")[0])
+    except SimReject as e:
+        return rejected(ctx, e)
+    out: dict[str, str] = {"bid_req_base_tm": ctx.exchange.clock.now().astimezone(SEOUL).strftime("%H%M%S")}
+    for side, prefix in (("sell", "sel"), ("buy", "buy")):
+        levels = ctx.exchange.levels(inst.symbol, side) + [(0, 0)] * 10
+        out[f"{prefix}_fpr_bid"] = _signed(levels[0][0], inst.prev_close)
+        out[f"{prefix}_fpr_req"] = str(levels[0][1])
+        for i, (px, qty) in enumerate(levels[1:10], start=2):
+            out[f"{prefix}_{i}th_pre_bid"], out[f"{prefix}_{i}th_pre_req"] = _signed(px, inst.prev_close), str(qty)
+        out[f"tot_{prefix}_req"] = str(sum(q for _, q in levels))
+    return ok(ctx, "조회가 완료되었습니다", **out)
+
+
 def ka10081(ctx: TrContext, body: dict[str, Any]) -> SimResponse:
     try:
         inst = ctx.exchange.instrument(str(body.get("stk_cd", "")).split("_")[0])
@@ -279,5 +297,6 @@ ROUTES: dict[tuple[str, str], TrHandler] = {
     (ACNT, "ka10076"): ka10076,
     (ACNT, "kt00011"): kt00011,
     ("/api/dostk/stkinfo", "ka10001"): ka10001,
+    ("/api/dostk/mrkcond", "ka10004"): ka10004,
     ("/api/dostk/chart", "ka10081"): ka10081,
 }

@@ -267,6 +267,22 @@ def t1102(ctx: TrContext, body: dict[str, Any]) -> SimResponse:
     return answer(ctx, "00000", "정상적으로 조회가 완료되었습니다.", t1102OutBlock=out)
 
 
+def t1101(ctx: TrContext, body: dict[str, Any]) -> SimResponse:
+    """10-level book with the H1_ field names: offerho1..10/bidho1..10 and their rem sizes."""
+    try:
+        inst = ctx.exchange.instrument(str((body.get("t1101InBlock") or {}).get("shcode", "")))
+    except SimReject as e:
+        return _reject(ctx, e)
+    out: dict[str, Any] = {"hname": inst.name, "price": inst.last, "shcode": inst.symbol,
+                           "hotime": _time(ctx.exchange.clock.now(), millis=False)}
+    for side, prefix in (("sell", "offer"), ("buy", "bid")):
+        levels = ctx.exchange.levels(inst.symbol, side) + [(0, 0)] * 10
+        for i, (px, qty) in enumerate(levels[:10], start=1):
+            out[f"{prefix}ho{i}"], out[f"{prefix}rem{i}"] = px, qty
+        out[f"tot{prefix}rem"] = sum(q for _, q in levels)
+    return answer(ctx, "00000", "정상적으로 조회가 완료되었습니다.", t1101OutBlock=out)
+
+
 def t8410(ctx: TrContext, body: dict[str, Any]) -> SimResponse:
     b = body.get("t8410InBlock") or {}
     try:
@@ -305,5 +321,6 @@ ROUTES: dict[tuple[str, str], TrHandler] = {
     ("/stock/accno", "CSPAQ12200"): cspaq12200,
     ("/stock/accno", "CSPBQ00200"): cspbq00200,
     ("/stock/market-data", "t1102"): t1102,
+    ("/stock/market-data", "t1101"): t1101,
     ("/stock/chart", "t8410"): t8410,
 }
