@@ -18,7 +18,7 @@ from autostock.brokers.base import (AccountInfo, Balance, Broker, OrderRequest, 
 from autostock.brokers.sim.exchange import Exchange
 from autostock.errors import AuthError, BrokerRejected, NotFound, ValidationError
 from tests.brokers.conftest import KisEnv
-from tests.brokers.tr_venues import KiwoomEnv, LsEnv, kiwoom_env, ls_env  # noqa: F401 - fixtures
+from tests.brokers.tr_venues import KiwoomEnv, LsEnv
 
 
 @dataclasses.dataclass

@@ -19,7 +19,7 @@ from autostock.brokers.base import (AccountInfo, Balance, Broker, OrderRequest, 
                                     OrderType, Quote, Side)
 from autostock.errors import BrokerRejected, NotFound
 from tests.brokers.conftest import KisEnv
-from tests.brokers.tr_venues import KiwoomEnv, LsEnv, kiwoom_env, ls_env  # noqa: F401 - fixtures
+from tests.brokers.tr_venues import KiwoomEnv, LsEnv
 
 ADAPTERS = ["paper", "kis", "kis_paper", "ls", "kiwoom", "kiwoom_paper"]
 

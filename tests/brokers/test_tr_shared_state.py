@@ -14,7 +14,7 @@ from autostock.brokers.base import Broker, BrokerCredentials
 from autostock.brokers.kiwoom.broker import KiwoomBroker
 from autostock.brokers.ls.broker import LsBroker
 from autostock.config import Settings
-from tests.brokers.tr_venues import FAST, KiwoomEnv, LsEnv, kiwoom_env, ls_env  # noqa: F401 - fixtures
+from tests.brokers.tr_venues import FAST, busiest_second
 
 LIMIT = 20.0
 
@@ -91,5 +91,4 @@ def test_burst_of_quotes_never_exceeds_the_limit(venue: tuple[str, Any, Any]) ->
     else:              # the limit counts every call of the app key (a quote is ka10001 + ka10004)
         arrivals = sorted(r.at for r in sim.requests if r.path.startswith("/api/"))
     assert len(arrivals) == (100 if kind == "ls" else 200) and sim.rate_limited_count == 0
-    busiest = max(sum(1 for t in arrivals[i:] if t - start < 1.0) for i, start in enumerate(arrivals))
-    assert busiest <= LIMIT
+    assert busiest_second(arrivals) <= LIMIT

@@ -1,13 +1,11 @@
-"""Fixtures for the LS and Kiwoom simulators and adapters (imported by the test modules)."""
+"""LS and Kiwoom test environments: a simulator (or two) on the shared exchange, and adapters
+pointed at them. The fixtures that build them live in conftest.py."""
 
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
-
-import pytest
 
 from autostock.brokers.base import BrokerCredentials
 from autostock.brokers.kiwoom.broker import KiwoomBroker
@@ -16,9 +14,7 @@ from autostock.brokers.ls.client import TR_RATES
 from autostock.brokers.sim.exchange import Exchange
 from autostock.brokers.sim.kiwoom import KiwoomSim
 from autostock.brokers.sim.ls import LsSim
-from autostock.brokers.sim.tr_server import SimApp
 from autostock.config import Settings
-from autostock.resources import Resources
 
 FAST = {tr: 50.0 for tr in TR_RATES}        # tests run the flow quickly; pacing tests set their own
 
@@ -40,13 +36,6 @@ class LsEnv:
         options.setdefault("token_issue_interval", 0)
         options.setdefault("tr_rates", FAST)
         return LsBroker(self.settings, credentials, self.redis, clock=self.exchange.clock.now, **options)
-
-
-@pytest.fixture
-def ls_env(exchange: Exchange, settings: Settings, resources: Resources) -> Iterator[LsEnv]:
-    sim = LsSim(exchange, rate=100.0, seed=4).start()
-    yield LsEnv(exchange, sim, settings.with_overrides(ls_url=sim.url), resources.redis)
-    sim.stop()
 
 
 @dataclass
@@ -72,12 +61,7 @@ class KiwoomEnv:
         return KiwoomBroker(self.settings, credentials, self.redis, clock=self.exchange.clock.now, **options)
 
 
-@pytest.fixture
-def kiwoom_env(exchange: Exchange, settings: Settings, resources: Resources) -> Iterator[KiwoomEnv]:
-    apps: dict[str, SimApp] = {}
-    real = KiwoomSim(exchange, apps=apps, rate=100.0, seed=6).start()
-    paper = KiwoomSim(exchange, paper=True, apps=apps, rate=100.0, seed=7).start()
-    local = settings.with_overrides(kiwoom_real_url=real.url, kiwoom_paper_url=paper.url)
-    yield KiwoomEnv(exchange, real, paper, local, resources.redis)
-    real.stop()
-    paper.stop()
+def busiest_second(arrivals: list[float]) -> int:
+    """The most requests that arrived within any one second."""
+    arrivals = sorted(arrivals)
+    return max(sum(1 for t in arrivals[i:] if t - start < 1.0) for i, start in enumerate(arrivals))

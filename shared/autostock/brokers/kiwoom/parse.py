@@ -8,12 +8,12 @@ prices are read as absolute values. Balance codes may carry an `A` prefix (obs, 
 from __future__ import annotations
 
 import datetime as dt
-from decimal import Decimal, InvalidOperation
 from typing import Any
 from zoneinfo import ZoneInfo
 
 from autostock.brokers.base import (Balance, DailyBar, Fill, OrderAck, OrderRequest, OrderState, OrderStatus,
                                     OrderType, Position, Quote, Side)
+from autostock.brokers.numbers import whole
 from autostock.errors import BrokerUnavailable
 
 SEOUL = ZoneInfo("Asia/Seoul")
@@ -21,14 +21,7 @@ TRADE_TYPE = {OrderType.LIMIT: "0", OrderType.MARKET: "3"}
 
 
 def num(value: Any) -> int:
-    """A Kiwoom numeric string as a signed int, truncated toward zero; blank → 0."""
-    text = str(value if value is not None else "").strip().replace(",", "")
-    if not text:
-        return 0
-    try:
-        return int(Decimal(text))
-    except (InvalidOperation, ValueError) as e:
-        raise BrokerUnavailable("Kiwoom sent a malformed number", details={"value": text[:20]}) from e
+    return whole(value, "Kiwoom")
 
 
 def price(value: Any) -> int:

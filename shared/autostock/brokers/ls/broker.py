@@ -8,29 +8,23 @@ Realtime (SC0-SC4, S3_) is not implemented for LS.
 from __future__ import annotations
 
 import datetime as dt
-import re
 from collections.abc import Callable
 from typing import Any, ClassVar
 
 import redis as redis_lib
 
-from autostock.brokers.base import (AccountInfo, Balance, Broker, BrokerCredentials, DailyBar, OrderAck,
-                                    OrderRequest, OrderStatus, OrderType, Position, Quote, UnknownOutcome)
-from autostock.brokers.lost_orders import LostOrders
+from autostock.brokers.base import (AccountInfo, Balance, BrokerCredentials, DailyBar, OrderAck, OrderRequest,
+                                    OrderStatus, Position, Quote, UnknownOutcome)
 from autostock.brokers.ls import parse
 from autostock.brokers.ls.client import TR_RATES, LsClient
+from autostock.brokers.tr_broker import TrBroker, check_change, check_order, check_symbol, kst_now
 from autostock.config import Settings
 from autostock.errors import NotFound, ValidationError
 
 ORDER, ACCOUNT, MARKET, CHART = "/stock/order", "/stock/accno", "/stock/market-data", "/stock/chart"
-_SYMBOL = re.compile(r"^[0-9A-Z]{6}$")
 
 
-def _kst_now() -> dt.datetime:
-    return dt.datetime.now(parse.SEOUL)
-
-
-class LsBroker(Broker):
+class LsBroker(TrBroker):
     """One LS account. `clock` gives "today" in KST (tests pass the simulator's clock)."""
 
     name: ClassVar[str] = "ls"
@@ -46,23 +40,14 @@ class LsBroker(Broker):
     }
 
     def __init__(self, settings: Settings, credentials: BrokerCredentials, redis: redis_lib.Redis, *,
-                 clock: Callable[[], dt.datetime] = _kst_now, **client_options: Any) -> None:
+                 clock: Callable[[], dt.datetime] = kst_now, **client_options: Any) -> None:
+        super().__init__(clock=clock)
         self.credentials = credentials
         self.client = LsClient(settings, credentials, redis, **client_options)
-        self._clock = clock
-        self._lost = LostOrders()
-        self._symbols: dict[str, str] = {}
-
-    def _today(self) -> dt.date:
-        return self._clock().astimezone(parse.SEOUL).date()
 
     # ---- account ------------------------------------------------------------------------
-    def connect(self) -> None:
-        self.client.token()
-
     def account_info(self) -> AccountInfo:
-        digits = self.credentials.account_number.replace("-", "")
-        return AccountInfo("ls", f"{digits[:3]}****{digits[-2:]}", self.credentials.paper)
+        return AccountInfo("ls", self._masked(), self.credentials.paper)
 
     def balance(self) -> Balance:
         body, _ = self.client.read(ACCOUNT, "CSPAQ12200", {"CSPAQ12200InBlock1": {"BalCreTp": "0"}})
@@ -75,37 +60,23 @@ class LsBroker(Broker):
 
     def buyable_quantity(self, symbol: str, price: int = 0) -> int:
         """Shares of `symbol` buyable with cash alone (CSPBQ00200; price 0 = market)."""
-        block = {"BnsTpCode": "2", "IsuNo": parse.isu_no(self._symbol(symbol)), "OrdPrc": price}
+        block = {"BnsTpCode": "2", "IsuNo": parse.isu_no(check_symbol(symbol)), "OrdPrc": price}
         body, _ = self.client.read(ACCOUNT, "CSPBQ00200", {"CSPBQ00200InBlock1": block})
         return parse.num((body.get("CSPBQ00200OutBlock2") or {}).get("MgnRat100MnyOrdAbleQty"))
 
     # ---- orders -------------------------------------------------------------------------
-    @staticmethod
-    def _symbol(symbol: str) -> str:
-        if not _SYMBOL.match(symbol or ""):
-            raise ValidationError("symbol must be a 6-character KRX code", details={"symbol": symbol})
-        return symbol
-
     def place_order(self, request: OrderRequest) -> OrderAck:
-        self._symbol(request.symbol)
-        if request.quantity <= 0:
-            raise ValidationError("quantity must be positive", details={"quantity": request.quantity})
-        if request.order_type == OrderType.LIMIT and request.price <= 0:
-            raise ValidationError("a limit order needs a price", details={"price": request.price})
+        check_order(request)
         self._lost.sent(request)
         try:
             body = self.client.order(ORDER, "CSPAT00601", {"CSPAT00601InBlock1": parse.order_block(request)})
         except UnknownOutcome as e:
-            e.details.update(client_order_id=request.client_order_id, symbol=request.symbol,
-                             side=request.side.value, quantity=request.quantity, price=request.price)
+            self._lost_answer(request, e.details)
             raise
         return self._acked(body, "CSPAT00601", request.symbol)
 
     def _acked(self, body: dict[str, Any], tr: str, symbol: str) -> OrderAck:
-        result = parse.ack(body.get(f"{tr}OutBlock2") or {}, self._today())
-        self._lost.acked(result.broker_order_id)
-        self._symbols[result.broker_order_id] = symbol
-        return result
+        return self._remember(parse.ack(body.get(f"{tr}OutBlock2") or {}, self._today()), symbol)
 
     def _order_id(self, broker_order_id: str) -> int:
         if not str(broker_order_id).isdigit():
@@ -113,16 +84,14 @@ class LsBroker(Broker):
         return int(broker_order_id)
 
     def modify_order(self, broker_order_id: str, quantity: int, price: int) -> OrderAck:
-        if quantity <= 0 or price <= 0:
-            raise ValidationError("a modify needs a positive quantity and price")
-        symbol = self._symbols.get(broker_order_id) or self.order_status(broker_order_id).symbol
+        check_change(quantity, price)
+        symbol = self._symbol_of(broker_order_id)
         block = {"OrgOrdNo": self._order_id(broker_order_id), "IsuNo": parse.isu_no(symbol), "OrdQty": quantity,
                  "OrdprcPtnCode": "00", "OrdCndiTpCode": "0", "OrdPrc": price}
         return self._acked(self.client.order(ORDER, "CSPAT00701", {"CSPAT00701InBlock1": block}), "CSPAT00701", symbol)
 
     def cancel_order(self, broker_order_id: str, quantity: int | None = None) -> OrderAck:
-        if quantity is not None and quantity <= 0:
-            raise ValidationError("cancel quantity must be positive")
+        check_change(quantity)
         symbol = self._symbols.get(broker_order_id, "")
         if quantity is None or not symbol:
             status = self.order_status(broker_order_id)
@@ -145,25 +114,19 @@ class LsBroker(Broker):
     def orders_today(self) -> list[OrderStatus]:
         return [parse.order_status(r, self._today()) for r in self._rows() if r.get("status") != parse.CANCEL_RECORD]
 
-    def find_order(self, client_order_id: str) -> OrderStatus | None:
-        return self._lost.find(client_order_id, self.orders_today)
-
     # ---- market data --------------------------------------------------------------------
     def quote(self, symbol: str) -> Quote:
         """t1102 (price, limits) plus t1101 (best bid/ask): LS's price TR carries no book."""
-        block = {"shcode": self._symbol(symbol), "exchgubun": "K"}
+        block = {"shcode": check_symbol(symbol), "exchgubun": "K"}
         price, _ = self.client.read(MARKET, "t1102", {"t1102InBlock": block})
         book, _ = self.client.read(MARKET, "t1101", {"t1101InBlock": block})
         return parse.quote(symbol, price.get("t1102OutBlock") or {}, book.get("t1101OutBlock") or {})
 
     def daily_bars(self, symbol: str, start: dt.date, end: dt.date) -> list[DailyBar]:
-        self._symbol(symbol)
+        check_symbol(symbol)
         if start > end:
             raise ValidationError("start is after end")
         block = {"shcode": symbol, "gubun": "2", "qrycnt": 500, "sdate": start.strftime("%Y%m%d"),
                  "edate": end.strftime("%Y%m%d"), "cts_date": "", "comp_yn": "N", "sujung": "Y"}
         rows, _ = self.client.pages(CHART, "t8410", block, "cts_date", "t8410OutBlock1")
         return [b for b in parse.daily_bars(rows) if start <= b.date <= end]
-
-    def close(self) -> None:
-        self.client.close()

@@ -7,12 +7,12 @@ carry the `A` prefix (§2.5, §4.5). Money is truncated to the won.
 from __future__ import annotations
 
 import datetime as dt
-from decimal import Decimal, InvalidOperation
 from typing import Any
 from zoneinfo import ZoneInfo
 
 from autostock.brokers.base import (Balance, DailyBar, Fill, OrderAck, OrderRequest, OrderState, OrderStatus,
                                     OrderType, Position, Quote, Side)
+from autostock.brokers.numbers import whole
 from autostock.errors import BrokerUnavailable
 
 SEOUL = ZoneInfo("Asia/Seoul")
@@ -21,13 +21,7 @@ CANCEL_RECORD = "취소확인"      # t0425 status of a cancel's own row (not an
 
 
 def num(value: Any) -> int:
-    """An LS number or numeric string as an int, truncated toward zero; blank → 0."""
-    if value is None or value == "":
-        return 0
-    try:
-        return int(Decimal(str(value).strip()))
-    except (InvalidOperation, ValueError) as e:
-        raise BrokerUnavailable("LS sent a malformed number", details={"value": str(value)[:20]}) from e
+    return whole(value, "LS")
 
 
 def code(symbol: Any) -> str:

@@ -11,13 +11,12 @@ than RC4058/RC9000 are the simulator's picks.
 
 from __future__ import annotations
 
-import datetime as dt
 from typing import Any
 
 from autostock.brokers.sim.exchange import SimOrder, SimReject
-from autostock.brokers.sim.feed import SEOUL, synthetic_daily_bars
+from autostock.brokers.sim.feed import SEOUL
 from autostock.brokers.sim.http import DropConnection, SimResponse
-from autostock.brokers.sim.tr_server import TrContext, TrHandler
+from autostock.brokers.sim.tr_server import TrContext, TrHandler, daily_bars
 
 PAGE, CHART_PAGE = 20, 100
 REJECTS = {
@@ -271,11 +270,7 @@ def ka10081(ctx: TrContext, body: dict[str, Any]) -> SimResponse:
         inst = ctx.exchange.instrument(str(body.get("stk_cd", "")).split("_")[0])
     except SimReject as e:
         return rejected(ctx, e)
-    bars = ctx.exchange.daily.get(inst.symbol)
-    if bars is None:
-        today = ctx.exchange.clock.now().astimezone(SEOUL).date()
-        bars = ctx.exchange.daily[inst.symbol] = synthetic_daily_bars(
-            inst.prev_close, today - dt.timedelta(days=1), 250, seed=ctx.exchange.seed)
+    bars = daily_bars(ctx.exchange, inst)
     base = str(body.get("base_dt") or "99999999")
     rows = [{"dt": b.date.strftime("%Y%m%d"), "open_pric": str(b.open), "high_pric": str(b.high),
              "low_pric": str(b.low), "cur_prc": str(b.close), "trde_qty": str(b.volume),

@@ -13,9 +13,9 @@ import datetime as dt
 from typing import Any
 
 from autostock.brokers.sim.exchange import SimOrder, SimReject
-from autostock.brokers.sim.feed import SEOUL, synthetic_daily_bars
+from autostock.brokers.sim.feed import SEOUL
 from autostock.brokers.sim.http import DropConnection, SimResponse
-from autostock.brokers.sim.tr_server import TrContext, TrHandler
+from autostock.brokers.sim.tr_server import TrContext, TrHandler, daily_bars
 
 PAGE = 20                       # rows per t0424/t0425 page (the simulator's choice)
 REJECTS = {
@@ -289,11 +289,7 @@ def t8410(ctx: TrContext, body: dict[str, Any]) -> SimResponse:
         inst = ctx.exchange.instrument(str(b.get("shcode", "")))
     except SimReject as e:
         return _reject(ctx, e)
-    bars = ctx.exchange.daily.get(inst.symbol)
-    if bars is None:
-        today = ctx.exchange.clock.now().astimezone(SEOUL).date()
-        bars = ctx.exchange.daily[inst.symbol] = synthetic_daily_bars(
-            inst.prev_close, today - dt.timedelta(days=1), 250, seed=ctx.exchange.seed)
+    bars = daily_bars(ctx.exchange, inst)
     start, end = str(b.get("sdate") or "00000000"), str(b.get("edate") or "99999999")
     cursor = _cont(ctx, b, "cts_date")
     upto = min(end, cursor) if cursor else end

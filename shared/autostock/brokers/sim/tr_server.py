@@ -9,6 +9,7 @@ token endpoints, its error envelope and its route table; this class records ever
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import random
 import string
@@ -16,8 +17,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from autostock.brokers.sim.exchange import Exchange
-from autostock.brokers.sim.feed import Faults
+from autostock.brokers.sim.exchange import Exchange, Instrument
+from autostock.brokers.sim.feed import SEOUL, Bar, Faults, synthetic_daily_bars
 from autostock.brokers.sim.http import DropConnection, SimHttpServer, SimRequest, SimResponse, TokenBucket
 
 TOKEN_LIFETIME = 86_400
@@ -52,6 +53,16 @@ class TrContext:
 
 
 TrHandler = Callable[[TrContext, dict[str, Any]], SimResponse]
+
+
+def daily_bars(exchange: Exchange, inst: Instrument) -> list[Bar]:
+    """The instrument's daily history: loaded bars, else 250 seeded synthetic ones to yesterday."""
+    bars = exchange.daily.get(inst.symbol)
+    if bars is None:
+        today = exchange.clock.now().astimezone(SEOUL).date()
+        bars = exchange.daily[inst.symbol] = synthetic_daily_bars(
+            inst.prev_close, today - dt.timedelta(days=1), 250, seed=exchange.seed)
+    return bars
 
 
 class TrSim:
