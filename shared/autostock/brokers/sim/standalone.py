@@ -75,8 +75,40 @@ def start_kis(ex: Exchange, args: argparse.Namespace) -> tuple[list[Any], dict[s
     return [real, paper, ws], urls
 
 
+def _apps(args: argparse.Namespace) -> list[tuple[str, str, str, bool]]:
+    """(key, secret, account, paper) for the dev key (paper) and each `--app`."""
+    out = []
+    for spec in [":".join(DEV_APP) + ":paper", *args.app]:
+        key, secret, account, *flag = spec.split(":")
+        out.append((key, secret, account, flag == ["paper"]))
+    return out
+
+
+def start_ls(ex: Exchange, args: argparse.Namespace) -> tuple[list[Any], dict[str, str]]:
+    """One LS host: the app key decides paper or real (docs/brokers.md §2.1)."""
+    from autostock.brokers.sim.ls import LsSim
+    sim = LsSim(ex, seed=args.seed, host=args.host, port=args.port).start()
+    for key, secret, account, paper in _apps(args):
+        sim.add_app(key, secret, account, cash=args.cash, paper=paper)
+    print(f"dev app key {DEV_APP[0]} account {DEV_APP[2]} (paper)")
+    return [sim], {"LS_URL": sim.url}
+
+
+def start_kiwoom(ex: Exchange, args: argparse.Namespace) -> tuple[list[Any], dict[str, str]]:
+    """Kiwoom's real and paper hosts sharing one app registry (keys fail on the wrong one)."""
+    from autostock.brokers.sim.kiwoom import KiwoomSim
+    from autostock.brokers.sim.tr_server import SimApp
+    apps: dict[str, SimApp] = {}
+    real = KiwoomSim(ex, apps=apps, seed=args.seed, host=args.host, port=args.port).start()
+    paper = KiwoomSim(ex, paper=True, apps=apps, seed=args.seed + 1, host=args.host, port=args.paper_port).start()
+    for key, secret, account, is_paper in _apps(args):
+        (paper if is_paper else real).add_app(key, secret, account, cash=args.cash, paper=is_paper)
+    print(f"dev app key {DEV_APP[0]} account {DEV_APP[2]} (paper host)")
+    return [real, paper], {"KIWOOM_REAL_URL": real.url, "KIWOOM_PAPER_URL": paper.url}
+
+
 Starter = Callable[[Exchange, argparse.Namespace], tuple[list[Any], dict[str, str]]]
-STARTERS: dict[str, Starter] = {"kis": start_kis}
+STARTERS: dict[str, Starter] = {"kis": start_kis, "ls": start_ls, "kiwoom": start_kiwoom}
 
 
 def run(args: argparse.Namespace, *, until: threading.Event | None = None,
