@@ -1,6 +1,6 @@
-"""admin: platform health (and, later, users, permissions, kill switch, audit log)."""
+"""admin: platform health, OpenAPI, users and permissions, the kill switch, the audit log."""
 
-from autostock import audit, health, orders
+from autostock import audit, health, openapi, orders
 from autostock.auth import client_ip, require_scope, users
 from autostock.contract import Request, Router, query_int, require_fields
 from autostock.errors import ServiceUnavailable
@@ -14,6 +14,11 @@ def get_health(req: Request) -> tuple[int, dict]:
     if not report["ok"]:
         raise ServiceUnavailable("a data service is down", code="unhealthy", details=report)
     return 200, report
+
+
+@router.route("GET", "/api/v1/openapi.json")
+def get_openapi(req: Request) -> tuple[int, dict]:
+    return 200, openapi.document(req.resources.settings.openapi_path)
 
 
 # ---- identity: users, permissions, audit log (admin scope) ----

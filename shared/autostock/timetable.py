@@ -31,6 +31,7 @@ TASK_MODULES: list[str] = [
     "autostock.orders.tasks",
     # ---- strategies (live evaluation) ----
     # ---- alerts (outbox re-drive) ----
+    "autostock.notify.tasks",
 ]
 
 

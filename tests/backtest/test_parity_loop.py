@@ -23,7 +23,7 @@ def loop_sma_cross(rows, fast, slow, cash, slippage):
             if want_prev:
                 price = round_to_tick(o, "KOSPI", up=True, on=on)
                 for _ in range(slippage):
-                    price = round_to_tick(price + tick_size(price, "KOSPI", on=on), "KOSPI", up=True, on=on)
+                    price += tick_size(price, "KOSPI", on=on)
                 q = 0
                 while (q + 1) * price + costs.commission((q + 1) * price) <= cash:
                     q += 1
@@ -34,8 +34,8 @@ def loop_sma_cross(rows, fast, slow, cash, slippage):
                     fills.append((day, "buy", q, price, fee, 0))
             else:
                 price = round_to_tick(o, "KOSPI", up=False, on=on)
-                for _ in range(slippage):
-                    price = round_to_tick(price - tick_size(price, "KOSPI", on=on), "KOSPI", up=False, on=on)
+                for _ in range(slippage):  # one tick below: the tick of the price just under
+                    price -= tick_size(price - 1, "KOSPI", on=on)
                 fee, tax = costs.costs(shares * price, side="sell", market="KOSPI", on=on)
                 cash += shares * price - fee - tax
                 fills.append((day, "sell", shares, price, fee, tax))

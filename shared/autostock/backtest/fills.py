@@ -52,13 +52,16 @@ def snap(prices: np.ndarray, dates: np.ndarray, market: str, *, up: bool) -> np.
 
 def fill_prices(opens: np.ndarray, dates: np.ndarray, market: str,
                 slippage_ticks: int) -> tuple[np.ndarray, np.ndarray]:
-    """(buy, sell) fill prices at these opens: `slippage_ticks` against the trader, on the grid."""
+    """(buy, sell) fill prices at these opens: `slippage_ticks` against the trader, on the grid.
+
+    One tick up is the tick of the price; one tick down is the tick of the price just below
+    (so 50,000 − 1 tick is 49,950), the paper broker's rule (brokers.paper.model).
+    """
     buy = snap(opens, dates, market, up=True)
     sell = snap(opens, dates, market, up=False)
-    if slippage_ticks:
-        buy = snap(buy + slippage_ticks * tick_sizes(buy, dates, market), dates, market, up=True)
-        sell = snap(np.maximum(sell - slippage_ticks * tick_sizes(sell, dates, market), 1),
-                    dates, market, up=False)
+    for _ in range(slippage_ticks):
+        buy = buy + tick_sizes(buy, dates, market)
+        sell = np.maximum(sell - tick_sizes(sell - 1, dates, market), 1)
     return buy, sell
 
 

@@ -160,5 +160,20 @@ def catalogue() -> list[dict[str, Any]]:
     return [REGISTRY[name].describe() for name in sorted(REGISTRY)]
 
 
+_plugins_loaded = False
+
+
 def _load_builtins() -> None:
+    """Import the built-ins and every module named in the `autostock.strategies` entry points.
+
+    An installed package registers its strategies by module path in its pyproject.toml
+    (docs/backtest.md); importing the module runs its `@register` decorators.
+    """
+    global _plugins_loaded
     from autostock.backtest.strategies import builtin, rotation  # noqa: F401 - registers on import
+    if _plugins_loaded:
+        return
+    _plugins_loaded = True
+    from importlib.metadata import entry_points
+    for entry in entry_points(group="autostock.strategies"):
+        importlib.import_module(entry.value.partition(":")[0])
