@@ -19,7 +19,6 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import json
-import multiprocessing
 import os
 import random
 import threading
@@ -176,19 +175,6 @@ def _quotes(resources: Any, seconds: float) -> dict[str, Any]:
 
 
 # ---- stream ------------------------------------------------------------------------------
-def _serve_stream(settings: Any, port_q: Any) -> None:
-    from autostock.market.stream import StreamServer
-    server = StreamServer(settings, heartbeat=3600)
-
-    async def main() -> None:
-        task = asyncio.ensure_future(server.run())
-        await server.ready.wait()
-        port_q.put(server.port)
-        await task
-
-    asyncio.run(main())
-
-
 def _rss_mb(pid: int) -> float:
     with open(f"/proc/{pid}/status") as f:
         for line in f:
@@ -197,7 +183,8 @@ def _rss_mb(pid: int) -> float:
     return float("nan")
 
 
-async def _fan_out(settings: Any, port: int, pid: int, clients: int, step_seconds: float) -> dict[str, Any]:
+async def _fan_out(settings: Any, port: int, pid: int, clients: int, step_seconds: float,
+                   max_hz: float) -> dict[str, Any]:
     import nats
     from websockets.asyncio.client import connect
 
@@ -241,7 +228,7 @@ async def _fan_out(settings: Any, port: int, pid: int, clients: int, step_second
 
     base = await run_rate(1.0)
     ramp, hz, passed_at = [], 2.0, None
-    while hz <= 32:
+    while hz <= max_hz:
         r = await run_rate(hz)
         ramp.append(r)
         if r["p99_ms"] > 250:
@@ -259,18 +246,33 @@ async def _fan_out(settings: Any, port: int, pid: int, clients: int, step_second
 
 
 def _stream(settings: Any, quick: bool) -> dict[str, Any]:
-    ctx = multiprocessing.get_context("spawn")
-    port_q = ctx.Queue()
-    proc = ctx.Process(target=_serve_stream, args=(settings, port_q), daemon=True)
-    proc.start()
+    import socket
+    import subprocess
+    import sys
+    with socket.socket() as probe:   # a free port for the server process (bench-only race, harmless)
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    env = {**os.environ, "DATABASE_URL": settings.database_url.reveal(), "REDIS_URL": settings.redis_url.reveal(),
+           "NATS_URL": settings.nats_url, "JWT_SECRET": settings.jwt_secret.reveal(), "ENCRYPTION_KEYS": "unused",
+           "REDIS_PREFIX": settings.redis_prefix, "NATS_PREFIX": settings.nats_prefix, "SECRETS_DIR": "/nonexistent",
+           "LOG_LEVEL": "WARNING"}
+    proc = subprocess.Popen([sys.executable, "-m", "autostock.cli", "stream", "--port", str(port)], env=env)
     try:
-        port = port_q.get(timeout=30)
+        deadline = time.time() + 30
+        while time.time() < deadline:
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=1).close()
+                break
+            except OSError:
+                time.sleep(0.1)
         rss_idle = _rss_mb(proc.pid)
-        result = asyncio.run(_fan_out(settings, port, proc.pid, 1000, 3.0 if quick else 10.0))
+        result = asyncio.run(asyncio.wait_for(
+            _fan_out(settings, port, proc.pid, 200 if quick else 1000, 3.0 if quick else 10.0, 4 if quick else 32),
+            300))
         return {"server_rss_idle_mb": round(rss_idle, 1), **result}
     finally:
         proc.terminate()
-        proc.join(10)
+        proc.wait(10)
 
 
 def run(quick: bool) -> dict[str, Any]:
