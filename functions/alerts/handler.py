@@ -1,5 +1,6 @@
-"""alerts: a user's alerts, notification channels and in-app inbox."""
+"""alerts: a user's alerts, notification channels, in-app inbox and inbound order hooks."""
 
+from autostock import webhook_orders
 from autostock.alerts import store
 from autostock.contract import Request, Router
 from autostock.notify import inbox, telegram, webhooks
@@ -91,6 +92,27 @@ def delete_webhook(req: Request) -> tuple[int, dict]:
 @router.route("GET", "/api/v1/notifications/deliveries")
 def delivery_log(req: Request) -> tuple[int, dict]:
     return 200, {"items": webhooks.deliveries(req.resources, req.principal.user_id)}
+
+
+@router.route("GET", "/api/v1/webhooks/hooks")
+def list_hooks(req: Request) -> tuple[int, dict]:
+    return 200, {"items": webhook_orders.list_hooks(req.resources, req.principal.user_id)}
+
+
+@router.route("POST", "/api/v1/webhooks/hooks")
+def create_hook(req: Request) -> tuple[int, dict]:
+    return 201, webhook_orders.create_hook(req.resources, req.principal.user_id, req.json())
+
+
+@router.route("DELETE", "/api/v1/webhooks/hooks/<hook_id>")
+def delete_hook(req: Request) -> tuple[int, dict]:
+    webhook_orders.delete_hook(req.resources, req.principal.user_id, req.params["hook_id"])
+    return 200, {"deleted": True}
+
+
+@router.route("GET", "/api/v1/webhooks/hooks/<hook_id>/calls")
+def hook_calls(req: Request) -> tuple[int, dict]:
+    return 200, {"items": webhook_orders.calls(req.resources, req.principal.user_id, req.params["hook_id"])}
 
 
 handle = router.handle

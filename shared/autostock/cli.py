@@ -110,12 +110,21 @@ COMMANDS: dict[str, tuple[str, Callable[[argparse.Namespace], int], Callable[[ar
                   lambda a: __import__("autostock.market.commands", fromlist=["x"]).cmd_seed_demo(a), lambda p: p.add_argument("--json", action="store_true")),
     "market-maintain": ("create market-data partitions ahead and apply tick retention",
                         lambda a: __import__("autostock.market.commands", fromlist=["x"]).cmd_maintain(a), lambda p: None),
+    "collector": ("run the tick collector (KIS realtime → Redis, NATS, PostgreSQL) until stopped",
+                  lambda a: __import__("autostock.market.commands", fromlist=["x"]).cmd_collector(a),
+                  lambda p: __import__("autostock.market.commands", fromlist=["x"]).configure_collector(p)),
+    "stream": ("serve the /ws/market websocket stream until stopped",
+               lambda a: __import__("autostock.market.commands", fromlist=["x"]).cmd_stream(a),
+               lambda p: __import__("autostock.market.commands", fromlist=["x"]).configure_stream(p)),
 
 
     # ---- brokers: sim, paper-matcher ----
     "paper-matcher": ("fill resting paper orders from NATS ticks until stopped (SIGTERM stops it)",
                       lambda a: __import__("autostock.brokers.paper.matcher", fromlist=["serve"]).serve(_settings(a)),
                       lambda p: None),
+    "sim": ("run a broker's simulators standalone (REST + websocket), e.g. `autostock sim kis`",
+            lambda a: __import__("autostock.brokers.sim.standalone", fromlist=["run"]).run(a),
+            lambda p: __import__("autostock.brokers.sim.standalone", fromlist=["configure"]).configure(p)),
 
 
     # ---- backtest: worker ----

@@ -68,6 +68,8 @@ class Settings:
     redis_prefix: str = _setting("REDIS_PREFIX", default="as:")
     nats_prefix: str = _setting("NATS_PREFIX", default="")
     public_url: str = _setting("PUBLIC_URL", default="http://127.0.0.1:8080")
+    # docs/api/openapi.yaml; empty = the repository's copy next to the package (dev, tests).
+    openapi_path: str = _setting("OPENAPI_PATH", default="")
 
     jwt_issuer: str = _setting("JWT_ISSUER", default="autostock")
     jwt_audience: str = _setting("JWT_AUDIENCE", default="autostock-api")
@@ -93,6 +95,15 @@ class Settings:
     ls_url: str = _setting("LS_URL", default="https://openapi.ls-sec.co.kr:8080")
     kiwoom_real_url: str = _setting("KIWOOM_REAL_URL", default="https://api.kiwoom.com")
     kiwoom_paper_url: str = _setting("KIWOOM_PAPER_URL", default="https://mockapi.kiwoom.com")
+
+    # Market data: the platform's own KIS apps ("appkey:appsecret" pairs, comma-separated; the
+    # first also serves REST quotes and daily charts, each one is a realtime session of ≤40 codes).
+    kis_market_keys: Secret = _setting("KIS_MARKET_KEYS", default=Secret(""), secret=True)
+    market_universe: str = _setting("MARKET_UNIVERSE", default="005930,000660,005380,035420,051910,035720,068270")
+    quote_max_age: int = _setting("QUOTE_MAX_AGE_SECONDS", default=10)
+    collector_port: int = _setting("COLLECTOR_PORT", default=9101)
+    stream_host: str = _setting("STREAM_HOST", default="127.0.0.1")
+    stream_port: int = _setting("STREAM_PORT", default=8765)
 
     def redis_key(self, *parts: object) -> str:
         return self.redis_prefix + ":".join(str(p) for p in parts)

@@ -32,6 +32,7 @@ TASK_MODULES: list[str] = [
     # ---- strategies (live evaluation) ----
     "autostock.backtest.live",
     # ---- alerts (outbox re-drive) ----
+    "autostock.notify.tasks",
 ]
 
 

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import secrets
 
 import pytest
 
@@ -33,11 +34,9 @@ def tg_resources(resources: Resources, telegram: FakeTelegram):
 @pytest.fixture
 def linked_user(user_factory, tg_resources):
     """A user whose Telegram chat is linked (chat id is unique per user)."""
-    counter = iter(range(10_000, 99_999))
-
     def make(language: str = "ko") -> dict:
         user = user_factory()
-        chat_id = next(counter) * 7 + len(user["id"])
+        chat_id = secrets.randbelow(10**12) + 10**9   # unique across tests: a drain sends every due row
         with db.service(tg_resources.pool) as conn:
             conn.execute("INSERT INTO notification_settings (user_id, language, telegram_chat_id, telegram_linked_at)"
                          " VALUES (%s, %s, %s, now())", (user["id"], language, chat_id))

@@ -154,3 +154,11 @@ def test_rate_limit_answer_is_retried_after_backoff(kis_env: KisEnv) -> None:
     quotes = [r for r in kis_env.real.requests if r.path.endswith("inquire-price")]
     assert [r.answer for r in quotes] == [500, 200]
     assert quotes[1].at - quotes[0].at >= 0.1
+
+
+def test_hashkey_is_fetched_and_sent_with_the_order(kis_env: KisEnv) -> None:
+    broker = kis_env.broker(kis_env.app(), use_hashkey=True)
+    broker.place_order(OrderRequest(SAMSUNG, Side.BUY, 1, OrderType.LIMIT, 69_000))
+    paths = [r.path for r in kis_env.real.requests]
+    assert paths.index("/uapi/hashkey") < paths.index("/uapi/domestic-stock/v1/trading/order-cash")
+    assert len(kis_env.real.requests[-1].headers["hashkey"]) == 64

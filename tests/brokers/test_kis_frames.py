@@ -25,6 +25,7 @@ def test_two_records_in_one_frame() -> None:
     assert text.startswith("0|H0STCNT0|002|005930^093015^70100^")
     ticks = frames.parse_trades(text)
     assert [(t.price, t.volume, t.date) for t in ticks] == [(70_100, 5, "20260303"), (70_000, 7, "20260303")]
+    assert ticks[0].side == "1" and ticks[0].cumulative_volume == 0 and "70100x5" in repr(ticks[0])
 
 
 def test_book_frame() -> None:
@@ -80,6 +81,26 @@ def test_fuzzed_frames_only_raise_the_parse_error(text: str) -> None:
             parser(text)
         except KisParseError:
             pass
+
+
+_field = st.sampled_from(["0", "70100", "-5", "", "x", "1e3", "٣", " 7"])
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.lists(_field, min_size=46, max_size=46), min_size=1, max_size=3))
+def test_fuzzed_trade_fields_only_raise_the_parse_error_even_on_access(rows: list[list[str]]) -> None:
+    try:
+        ticks = frames.parse_trades(frames.build_frame(frames.TRADE_TR, rows))
+    except KisParseError:
+        return
+    for tick in ticks:
+        for name in ("symbol", "time", "sign", "side", "date", "change", "open", "high", "low", "ask", "bid",
+                     "cumulative_volume", "cumulative_value"):
+            try:
+                getattr(tick, name)
+            except KisParseError:
+                pass
+        assert tick.as_dict()["STCK_PRPR"] == tick.fields[2]
 
 
 @settings(max_examples=200, deadline=None)

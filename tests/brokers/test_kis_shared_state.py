@@ -18,36 +18,35 @@ from autostock.errors import RateLimited
 from tests.brokers.conftest import KisEnv
 
 
-def _child(settings: Settings, creds: BrokerCredentials, go: Any, out: Any, call_quote: bool) -> None:
+def _child(settings: Settings, creds: BrokerCredentials, go: Any, again: Any, out: Any) -> None:
     redis = redis_lib.Redis.from_url(settings.redis_url.reveal(), decode_responses=True)
     broker = KisBroker(settings, creds, redis, token_issue_interval=0)
-    go.wait(30)
-    if call_quote:
-        broker.quote("005930")
-    out.put(broker.client.token())
-
-
-def _run_two(env: KisEnv, creds: BrokerCredentials, call_quote: bool) -> list[str]:
-    ctx = multiprocessing.get_context("spawn")
-    go, out = ctx.Event(), ctx.Queue()
-    procs = [ctx.Process(target=_child, args=(env.settings, creds, go, out, call_quote)) for _ in range(2)]
-    for p in procs:
-        p.start()
-    go.set()
-    tokens = [out.get(timeout=60) for _ in procs]
-    for p in procs:
-        p.join(30)
-        assert p.exitcode == 0
-    return tokens
+    go.wait(60)
+    out.put(("first", broker.client.token()))
+    again.wait(60)
+    broker.quote("005930")                        # answered EGW00123 once the token expired
+    out.put(("second", broker.client.token()))
 
 
 def test_two_processes_share_one_token_and_reissue_it_once(kis_env: KisEnv) -> None:
     creds = kis_env.app()
-    first = _run_two(kis_env, creds, call_quote=False)
-    assert first[0] == first[1] and kis_env.real.issued_count == 1
-    kis_env.real.expire_tokens()
-    kis_env.exchange.clock.advance(61)            # past KIS's one-issue-a-minute rule
-    second = _run_two(kis_env, creds, call_quote=True)
+    ctx = multiprocessing.get_context("spawn")
+    go, again, out = ctx.Event(), ctx.Event(), ctx.Queue()
+    procs = [ctx.Process(target=_child, args=(kis_env.settings, creds, go, again, out)) for _ in range(2)]
+    for p in procs:
+        p.start()
+    try:
+        go.set()
+        first = [out.get(timeout=60)[1] for _ in procs]
+        assert first[0] == first[1] and kis_env.real.issued_count == 1
+        kis_env.real.expire_tokens()
+        kis_env.exchange.clock.advance(61)        # past KIS's one-issue-a-minute rule
+        again.set()
+        second = [out.get(timeout=60)[1] for _ in procs]
+    finally:
+        for p in procs:
+            p.join(30)
+    assert all(p.exitcode == 0 for p in procs)
     assert second[0] == second[1] != first[0]
     token_calls = [r for r in kis_env.real.requests if r.path == "/oauth2/tokenP"]
     assert len(token_calls) == 2 and kis_env.real.issued_count == 2

@@ -146,3 +146,42 @@ def test_allocation_follows_price_then_time_priority():
     assert [(o.order_id, q) for o, q in plan] == [(2, 3), (1, 3), (5, 6)]
     whole = model.allocate([newer, older], 69_000, 1, partial_fills=False)
     assert [(o.order_id, q) for o, q in whole] == [(1, 5), (3, 5)]
+
+
+def test_paper_matcher_runs_as_a_process_and_stops_on_sigterm(settings, paper, set_quote, publish, symbol):
+    import os
+    import signal
+    import subprocess
+    import sys
+    env = {**os.environ, "DATABASE_URL": settings.database_url.reveal(), "REDIS_URL": settings.redis_url.reveal(),
+           "NATS_URL": settings.nats_url, "JWT_SECRET": settings.jwt_secret.reveal(),
+           "ENCRYPTION_KEYS": settings.encryption_keys.reveal(), "REDIS_PREFIX": settings.redis_prefix,
+           "NATS_PREFIX": settings.nats_prefix, "SECRETS_DIR": "/nonexistent"}
+    proc = subprocess.Popen([sys.executable, "-m", "autostock.cli", "paper-matcher"], env=env,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    try:
+        set_quote(symbol, 70_000, bid=69_900, ask=70_000)
+        oid = paper.place_order(limit(symbol, Side.BUY, 100, 69_000)).broker_order_id
+        seq = iter(range(10_000))
+
+        def filled_once_running() -> bool:
+            # Until the process has subscribed, ticks go nowhere: keep sending 1-share trades.
+            publish(symbol, 69_000, 1, seq=f"p{next(seq)}")
+            return paper.order_status(oid).filled_quantity > 0
+        eventually(filled_once_running, timeout=30, interval=0.2)
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        code = proc.wait(15)
+    assert code == 0, proc.stderr.read().decode()[-2000:]
+
+
+def test_a_batch_of_ticks_sees_the_fills_of_earlier_ticks(resources, paper, set_quote, symbol):
+    from autostock.brokers.paper import Matcher
+    set_quote(symbol, 70_000, bid=69_900, ask=70_000)
+    oid = paper.place_order(limit(symbol, Side.BUY, 5, 69_000)).broker_order_id
+    ticks = [Tick(symbol, 69_000, 3, TICK_AT, "b1"), Tick(symbol, 68_900, 3, TICK_AT, "b2"),
+             Tick(symbol, 68_800, 3, TICK_AT, "b3"), Tick(symbol, 68_800, 3, TICK_AT, "b1")]
+    done = Matcher(resources).on_ticks(ticks)
+    assert [(a.fill.fill_id, a.fill.quantity) for a in done] == [(f"{oid}-tb1", 3), (f"{oid}-tb2", 2)]
+    assert paper.order_status(oid).state is OrderState.FILLED
+    assert Matcher(resources).on_ticks([]) == []

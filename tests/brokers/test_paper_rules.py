@@ -97,6 +97,13 @@ def test_malformed_orders_are_validation_errors(paper, set_quote, symbol, quanti
     assert e.value.code == code
 
 
+def test_a_quote_from_another_day_is_not_traded_on(paper, set_quote, symbol):
+    set_quote(symbol, 70_000, ask=70_000, at=SESSION_TIME - dt.timedelta(days=3))
+    with pytest.raises(BrokerRejected) as e:
+        paper.place_order(market(symbol, Side.BUY, 1))
+    assert e.value.code == "stale_quote"
+
+
 def test_no_quote_means_no_fill(paper, symbol):
     with pytest.raises(BrokerRejected) as e:
         paper.place_order(market(symbol, Side.BUY, 1))

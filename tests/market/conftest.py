@@ -6,13 +6,16 @@ import asyncio
 import datetime as dt
 import json
 import threading
+import uuid
 from collections.abc import Iterator
 
 import pytest
 
 from autostock.brokers.sim.exchange import Exchange
 from autostock.brokers.sim.feed import ManualClock
+from autostock.brokers.sim.kis import KisApps, KisSim
 from autostock.brokers.sim.kis_ws import KisWebsocketSim
+from autostock.config import Secret
 from autostock.market.calendar import SEOUL
 from autostock.market.collector import Collector, CollectorConfig
 
@@ -52,10 +55,10 @@ def kis_ws(exchange: Exchange) -> Iterator[KisWebsocketSim]:
 
 
 class Running:
-    """A collector running on its own event loop thread; `stop()` stores what it buffered."""
+    """A collector or stream server on its own event loop thread; `stop()` ends it cleanly."""
 
-    def __init__(self, collector: Collector) -> None:
-        self.collector = collector
+    def __init__(self, service) -> None:   # a Collector or a StreamServer: run() and stop()
+        self.collector = self.service = service
         self.loop = asyncio.new_event_loop()
         self.error: BaseException | None = None
         self.thread = threading.Thread(target=self._run, daemon=True)
@@ -63,12 +66,12 @@ class Running:
 
     def _run(self) -> None:
         try:
-            self.loop.run_until_complete(self.collector.run())
+            self.loop.run_until_complete(self.service.run())
         except BaseException as e:  # surfaced by stop()
             self.error = e
 
     def stop(self) -> None:
-        self.loop.call_soon_threadsafe(self.collector.stop)
+        self.loop.call_soon_threadsafe(self.service.stop)
         self.thread.join(20)
         assert not self.thread.is_alive(), "collector did not stop"
         if self.error:
@@ -122,3 +125,22 @@ def tap(resources):
     yield make
     for t in taps:
         t.close()
+
+
+@pytest.fixture
+def kis_rest(exchange: Exchange, kis_ws: KisWebsocketSim) -> Iterator[KisSim]:
+    sim = KisSim(exchange, apps=KisApps(), ws=kis_ws, seed=1).start()
+    yield sim
+    sim.stop()
+
+
+@pytest.fixture
+def market_settings(settings, kis_rest: KisSim, kis_ws: KisWebsocketSim):
+    """Settings whose platform KIS market-data apps (two) live on the simulators."""
+    pairs = []
+    for _ in range(2):
+        appkey, secret = "PS" + uuid.uuid4().hex + "AB", uuid.uuid4().hex * 5 + "x" * 20
+        kis_rest.add_app(appkey, secret, f"{uuid.uuid4().int % 10**8:08d}-01")
+        pairs.append(f"{appkey}:{secret}")
+    return settings.with_overrides(kis_real_url=kis_rest.url, kis_ws_url=kis_ws.url,
+                                   kis_market_keys=Secret(",".join(pairs)))

@@ -182,3 +182,27 @@ def test_universe_larger_than_the_cap_uses_several_sessions(kis_ws, run_collecto
         eventually(lambda c=c: (q := read_quote(resources.redis, settings, c)) and q.at.day == 4)
     assert running.collector.health()[1]["connected"] == 3
     running.stop()
+
+
+def test_autostock_collector_command_uses_platform_approval_keys(kis_ws, market_settings, settings, resources,
+                                                                tmp_path, database_url):
+    import os
+    import signal
+    import subprocess
+    import sys
+
+    env = {**os.environ, "DATABASE_URL": database_url, "REDIS_URL": market_settings.redis_url.reveal(),
+           "NATS_URL": settings.nats_url, "JWT_SECRET": "x" * 40, "ENCRYPTION_KEYS": "k",
+           "REDIS_PREFIX": settings.redis_prefix, "NATS_PREFIX": settings.nats_prefix,
+           "KIS_REAL_URL": market_settings.kis_real_url, "KIS_WS_URL": kis_ws.url,
+           "KIS_MARKET_KEYS": market_settings.kis_market_keys.reveal(), "SECRETS_DIR": "/nonexistent"}
+    proc = subprocess.Popen([sys.executable, "-m", "autostock.cli", "collector", "--universe", "068270,035720",
+                             "--port", "0"], env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    try:
+        eventually(lambda: len(kis_ws.subscriptions()) == 2, timeout=30)
+        push(kis_ws, "068270", Tape("068270", 150_000, seed=1, day="20260305").trades([0, 1]))
+        eventually(lambda: (q := read_quote(resources.redis, settings, "068270")) and q.at.day == 5, timeout=10)
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        out = proc.communicate(timeout=30)[0].decode()
+    assert proc.returncode == 0, out

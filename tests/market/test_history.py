@@ -2,6 +2,7 @@
 
 import argparse
 import csv
+import dataclasses
 import datetime as dt
 import sqlite3
 
@@ -119,3 +120,19 @@ def test_cli_seed_demo_and_import_bars(resources, listed, tmp_path, capsys):
     assert reports[0]["bad_rows"] == 0 and reports[0]["symbols"]["051910"]["rows"] == 18
     with pytest.raises(ValidationError):
         commands.import_bars(resources, argparse.Namespace(**{**vars(args), "paths": []}))
+
+
+def test_from_broker_fills_daily_bars_from_the_kis_daily_chart(resources, listed, exchange, market_settings):
+    from autostock.brokers.sim.feed import read_daily_bars
+    exchange.daily["005930"] = read_daily_bars(KRX / "daily" / "005930.csv")
+    res = dataclasses.replace(resources, settings=market_settings)
+    args = argparse.Namespace(paths=[], code=None, table=None, listing=None, from_broker=True, codes="005930",
+                              start="2023-01-01", end="2023-12-31", json=True)
+    report = commands.import_bars(res, args)[0]
+    rows = _krx_rows("005930", "2023-01-01", "2023-12-31")
+    assert report["layout"] == "broker" and report["bad_rows"] == 0
+    assert report["symbols"]["005930"]["rows"] == len(rows) and report["symbols"]["005930"]["gaps"] == 0
+    stored = _stored(resources, "005930", dt.date(2023, 1, 1), dt.date(2023, 12, 31))
+    assert [(str(r["day"]), r["close"]) for r in stored] == [(r["date"], int(r["close"])) for r in rows]
+    with pytest.raises(ValidationError):
+        commands.import_bars(res, argparse.Namespace(**{**vars(args), "codes": ""}))

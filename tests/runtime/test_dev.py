@@ -16,7 +16,8 @@ from tests.helpers import ROOT, eventually
 from tests.runtime.test_services import free_port
 
 
-def test_dev_serves_the_stack_and_ctrl_c_stops_the_tree(settings):
+def test_dev_serves_the_stack_and_ctrl_c_stops_the_tree(settings, callback_sink):
+    callback_url, received = callback_sink
     port = free_port()
     env = {**os.environ, "DATABASE_URL": settings.database_url.reveal(), "REDIS_URL": settings.redis_url.reveal(),
            "NATS_URL": settings.nats_url, "JWT_SECRET": settings.jwt_secret.reveal(),
@@ -33,6 +34,13 @@ def test_dev_serves_the_stack_and_ctrl_c_stops_the_tree(settings):
             assert r.status_code == 200, r.text
             assert all(s["ok"] for s in r.json()["services"].values())
             assert requests.get(f"http://127.0.0.1:{port}/function/admin/api/v1/health", timeout=10).status_code == 200
+            # An async call goes through the real rq worker process and comes back.
+            queued = requests.post(f"http://127.0.0.1:{port}/async-function/admin/api/v1/health",
+                                   headers={"X-Callback-Url": callback_url}, timeout=10)
+            assert queued.status_code == 202
+            got = eventually(lambda: received, timeout=30)[0]
+            assert got["headers"]["X-Call-Id"] == queued.headers["X-Call-Id"]
+            assert got["headers"]["X-Function-Status"] == "405"  # the worker POSTs; health is GET-only
             proc.send_signal(signal.SIGINT)
             assert proc.wait(timeout=30) == 0
         finally:

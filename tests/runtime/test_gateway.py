@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import json
-import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 import requests
@@ -61,29 +59,6 @@ def test_route_table_prefers_longer_paths_then_methods():
     assert table.resolve("PUT", "/api/v1/x/y") == "c"
     assert table.resolve("PUT", "/api/v1/x/y/1") == "b"
     assert table.resolve("GET", "/api/v1/xy") is None
-
-
-class _Sink(BaseHTTPRequestHandler):
-    received: list[dict] = []
-
-    def do_POST(self) -> None:  # noqa: N802 - http.server's naming
-        body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
-        _Sink.received.append({"headers": dict(self.headers), "body": body})
-        self.send_response(204)
-        self.end_headers()
-
-    def log_message(self, *args: object) -> None:
-        pass
-
-
-@pytest.fixture
-def callback_sink():
-    _Sink.received = []
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _Sink)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.server_port}/done", _Sink.received
-    server.shutdown()
 
 
 def test_async_call_is_queued_and_its_result_reaches_the_callback(gateway, test_stack, resources, callback_sink):

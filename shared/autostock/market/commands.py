@@ -121,3 +121,55 @@ def cmd_maintain(args: argparse.Namespace) -> int:
     finally:
         res.close()
     return 0
+
+
+def cmd_collector(args: argparse.Namespace) -> int:
+    """Run the tick collector on the configured KIS realtime endpoint until SIGINT/SIGTERM."""
+    import asyncio
+    import signal
+
+    from autostock.market import platform
+    from autostock.market.collector import Collector, CollectorConfig, markets_of
+    settings = _settings(args)
+    res = Resources.open(settings)
+    try:
+        ensure_symbols(res)
+        universe = [c.strip().upper() for c in (args.universe or settings.market_universe).split(",") if c.strip()]
+        config = CollectorConfig(url=settings.kis_ws_url, approval_keys=platform.approval_keys(settings, res.redis),
+                                 universe=universe, probe_host=args.host,
+                                 probe_port=settings.collector_port if args.port is None else args.port,
+                                 markets=markets_of(res.pool, universe))
+        collector = Collector(settings, res.pool, config)
+
+        async def main() -> None:
+            loop = asyncio.get_running_loop()
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                loop.add_signal_handler(sig, collector.stop)
+            await collector.run()
+
+        asyncio.run(main())
+    except AppError as e:
+        print(f"error: {e}")
+        return 2
+    finally:
+        res.close()
+    return 0
+
+
+def configure_collector(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--universe", help="comma-separated codes (default: MARKET_UNIVERSE)")
+    p.add_argument("--host", default="127.0.0.1", help="bind address of /healthz and /metrics")
+    p.add_argument("--port", type=int, default=None, help="port of /healthz and /metrics (default COLLECTOR_PORT)")
+
+
+def cmd_stream(args: argparse.Namespace) -> int:
+    """Serve /ws/market on STREAM_HOST:STREAM_PORT until SIGINT/SIGTERM."""
+    from autostock.market.stream import serve_forever
+    settings = _settings(args)
+    overrides = {k: v for k, v in (("stream_host", args.host), ("stream_port", args.port)) if v is not None}
+    return serve_forever(settings.with_overrides(**overrides))
+
+
+def configure_stream(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--host", default=None, help="bind address (default STREAM_HOST)")
+    p.add_argument("--port", type=int, default=None, help="port (default STREAM_PORT)")

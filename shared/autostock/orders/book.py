@@ -16,6 +16,7 @@ import psycopg
 
 from autostock.brokers.base import Fill, OrderState
 from autostock.market.costs import CostModel
+from autostock.notify import notices
 from autostock.orders import lifecycle
 
 
@@ -117,6 +118,7 @@ def apply_fill(conn: psycopg.Connection, order: dict[str, Any], fill: Fill, cost
         return order, []  # this fill was applied before
     _write_position(conn, order, held_row, trade)
     _write_cash(conn, order, inserted["id"], trade)
+    notices.fill(conn, order, inserted["id"], fill.quantity, fill.price)
     return _advance_order(conn, order, fill, trade, costs)
 
 

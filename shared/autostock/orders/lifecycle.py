@@ -20,6 +20,7 @@ from psycopg.types.json import Jsonb
 
 from autostock.brokers.base import OrderState
 from autostock.errors import Conflict
+from autostock.notify import notices
 
 S = OrderState
 OPEN_STATES = tuple(s.value for s in S if s.is_open)
@@ -106,6 +107,8 @@ def transition(conn: psycopg.Connection, order: dict[str, Any], target: OrderSta
     conn.execute("INSERT INTO order_events (user_id, order_id, event, from_state, to_state, data)"
                  " VALUES (%s, %s, %s, %s, %s, %s)",
                  (row["user_id"], row["id"], name, current, target.value, Jsonb(data or {})))
+    if target == S.REJECTED:
+        notices.rejected(conn, row)
     return row, OrderEvent(name, row)
 
 

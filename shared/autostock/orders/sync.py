@@ -31,9 +31,25 @@ def _synthetic_fill(order: dict[str, Any], status: OrderStatus) -> Fill | None:
                 symbol=order["symbol"], side=order["side"], quantity=missing, price=price)
 
 
+def _new_fills(conn: psycopg.Connection, order: dict[str, Any], status: OrderStatus) -> list[Fill]:
+    """The broker's fills we have not applied. When they do not add up to the broker's total
+    (a broker that reports one cumulative fill whose id changes as it grows, like KIS), the
+    difference becomes one fill at the implied price instead."""
+    known = {r["broker_fill_id"] for r in conn.execute(
+        "SELECT broker_fill_id FROM fills WHERE order_id = %s", (order["id"],)).fetchall()}
+    fresh = [f for f in status.fills if f.fill_id not in known]
+    if int(order["filled_quantity"]) + sum(f.quantity for f in fresh) == status.filled_quantity:
+        return fresh
+    extra = _synthetic_fill(order, status)
+    return [extra] if extra is not None else []
+
+
 def apply_status(conn: psycopg.Connection, order: dict[str, Any], status: OrderStatus,
-                 costs: CostModel, *, on: dt.date) -> tuple[dict[str, Any], list[lifecycle.OrderEvent]]:
-    """Apply the broker's view of `order` (locked, book locked): fills first, then the state."""
+                 costs: CostModel, *, on: dt.date,
+                 close: bool = True) -> tuple[dict[str, Any], list[lifecycle.OrderEvent]]:
+    """Apply the broker's view of `order` (locked, book locked): fills first, then the state.
+
+    `close=False` applies fills only (the caller closes the order its own way, e.g. expiry)."""
     events: list[lifecycle.OrderEvent] = []
     if not order["broker_order_id"] and status.broker_order_id:
         order = lifecycle.update(conn, order, broker_order_id=status.broker_order_id)
@@ -41,15 +57,11 @@ def apply_status(conn: psycopg.Connection, order: dict[str, Any], status: OrderS
         order, ev = lifecycle.transition(conn, order, S.ACCEPTED, event="accepted",
                                          data={"source": "broker_status"}, accepted_at=_now(conn))
         events.append(ev)
-    for fill in status.fills:
+    for fill in _new_fills(conn, order, status):
         order, evs = book.apply_fill(conn, order, fill, costs, on=on)
         events += evs
-    extra = _synthetic_fill(order, status) if not status.fills else None
-    if extra is not None:
-        order, evs = book.apply_fill(conn, order, extra, costs, on=on)
-        events += evs
     closing = _CLOSED_BY_BROKER.get(status.state)
-    if closing and order["state"] in lifecycle.OPEN_STATES:
+    if close and closing and order["state"] in lifecycle.OPEN_STATES:
         left = int(order["quantity"]) - int(order["filled_quantity"])
         order, ev = lifecycle.transition(
             conn, order, status.state, event=closing, data={"source": "broker_status"},

@@ -37,6 +37,18 @@ def _expiring(resources: Resources, now: dt.datetime) -> list[dict[str, Any]]:
             (list(lifecycle.OPEN_STATES), today, closed_today, today)).fetchall()
 
 
+def _cancel_at_broker(desk: desks.Desk, order: dict[str, Any]) -> None:
+    """Brokers drop day orders at the close themselves; paper books need telling."""
+    if not order["broker_order_id"]:
+        return
+    account, status = broker_view(desk, order)
+    if status is not None and status.state.is_open:
+        try:
+            desk.broker_for(account).cancel_order(order["broker_order_id"])
+        except AppError as e:  # already closed there: its status below says how
+            log.info("expiry cancel refused", extra={"order_id": str(order["id"]), "error": e.code})
+
+
 @timetable.task("orders.expire", timetable.every_minute)
 def expire(resources: Resources, now: dt.datetime) -> dict[str, Any]:
     """Day orders still open after their session closed: take the broker's last word, then
@@ -45,6 +57,7 @@ def expire(resources: Resources, now: dt.datetime) -> dict[str, Any]:
     done = 0
     for order in _expiring(resources, now):
         try:
+            _cancel_at_broker(desk, order)
             _, status = broker_view(desk, order)
         except AppError:
             status = None  # an unreachable broker cannot keep the order alive past the close
@@ -53,7 +66,7 @@ def expire(resources: Resources, now: dt.datetime) -> dict[str, Any]:
             current = lifecycle.lock_order(conn, str(order["id"]))
             events: list[lifecycle.OrderEvent] = []
             if status is not None:
-                current, events = apply_status(conn, current, status, desk.costs, on=now.date())
+                current, events = apply_status(conn, current, status, desk.costs, on=now.date(), close=False)
             if current["state"] in lifecycle.OPEN_STATES:
                 left = int(current["quantity"]) - int(current["filled_quantity"])
                 current, ev = lifecycle.transition(conn, current, OrderState.EXPIRED, event="expired",

@@ -84,8 +84,39 @@ def configure_dev(p: argparse.ArgumentParser) -> None:
     p.add_argument("--threads", type=int, default=4)
 
 
+def cmd_build_context(args: argparse.Namespace) -> int:
+    from autostock.runtime import build_context, stack
+    st = stack.load(args.stack, _environ(args))
+    for folder in build_context.write(st, Path(args.out)):
+        print(f"wrote {folder}")
+    return 0
+
+
+def configure_build_context(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--stack", default="stack.yml")
+    p.add_argument("--out", default="build")
+
+
+def cmd_gateway_config(args: argparse.Namespace) -> int:
+    from autostock.runtime import nginx, stack
+    text = nginx.render(stack.load(args.stack, _environ(args)))
+    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+    Path(args.out).write_text(text)
+    print(f"wrote {args.out}")
+    return 0
+
+
+def configure_gateway_config(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--stack", default="stack.yml")
+    p.add_argument("--out", default="infra/nginx/routes.conf")
+
+
 COMMANDS = {
     "dev": ("run the whole platform locally (services, migrations, gateway, connectors)", cmd_dev,
             configure_dev),
     "services": ("make PostgreSQL/Redis/NATS answer: up, down, run -- CMD", cmd_services, configure_services),
+    "build-context": ("write each function's Docker build context (like faas-cli build --shrinkwrap)",
+                      cmd_build_context, configure_build_context),
+    "gateway-config": ("write the nginx routes derived from stack.yml", cmd_gateway_config,
+                       configure_gateway_config),
 }

@@ -23,7 +23,7 @@ from autostock.logs import request_context
 from autostock.runtime import calls
 from autostock.runtime.handlers import Handle
 from autostock.runtime.stack import Route, Stack
-from autostock.runtime.wsgi import METHODS, event_from_request, render
+from autostock.runtime.wsgi import METHODS, STATUS_LINES, event_from_environ, render
 
 log = logging.getLogger("autostock.gateway")
 
@@ -53,39 +53,54 @@ def _as_result(status: int, body: dict, headers: dict[str, str]) -> dict[str, An
     return {"statusCode": status, "body": body, "headers": headers}
 
 
+class FastPath:
+    """WSGI middleware in front of the Flask app: a synchronous call (a public route or
+    `/function/<name>/...` of a known function) goes from the WSGI environ straight to the
+    handler; everything else (async calls, /healthz, unknown paths) goes on to Flask."""
+
+    def __init__(self, flask_app: Any, table: RouteTable, handles: dict[str, Handle]) -> None:
+        self.flask_app = flask_app
+        self.table = table
+        self.handles = handles
+
+    def target(self, method: str, path: str) -> tuple[str, str] | None:
+        if path.startswith("/function/"):
+            name, _, sub = path[10:].partition("/")
+            return (name, "/" + sub) if name in self.handles else None
+        if path.startswith("/async-function/") or path == "/healthz":
+            return None
+        name = self.table.resolve(method, path)
+        return (name, path) if name else None
+
+    def __call__(self, environ: dict[str, Any], start_response: Any) -> Any:
+        found = self.target(environ["REQUEST_METHOD"], environ.get("PATH_INFO") or "/")
+        if found is None:
+            return self.flask_app(environ, start_response)
+        name, path = found
+        call_id = environ.get("HTTP_X_CALL_ID") or uuid.uuid4().hex
+        started = time.perf_counter()
+        with request_context(call_id):
+            try:
+                status, body, headers = render(self.handles[name](event_from_environ(environ, path, call_id), CONTEXT))
+            except Exception as e:  # a handler that is not a Router may still raise
+                status, body, headers = render(_as_result(*errors.render_error(e, call_id)))
+            log.info("call", extra={"function": name, "method": environ["REQUEST_METHOD"], "path": path,
+                                    "status": status, "ms": round((time.perf_counter() - started) * 1000, 2)})
+        headers["X-Call-Id"] = call_id
+        headers["Content-Length"] = str(len(body))
+        start_response(STATUS_LINES.get(status) or f"{status} Unknown", list(headers.items()))
+        return [body]
+
+
 def create_app(stack: Stack, handles: dict[str, Handle], gateway_url: str) -> Flask:
     """The gateway for `stack`, calling `handles` (name → handle); `gateway_url` is where
     queued calls come back in."""
     table = RouteTable(stack.routes())
     app = Flask("autostock-gateway")
 
-    def invoke(name: str, path: str, call_id: str) -> Response:
-        started = time.perf_counter()
-        handle = handles.get(name)
-        with request_context(call_id):
-            if handle is None:
-                response = _error(errors.NotFound(f"no function named {name}", code="function_not_found"), call_id)
-            else:
-                try:
-                    event = event_from_request(path, {"X-Call-Id": call_id})
-                    status, body, headers = render(handle(event, CONTEXT))
-                    headers["X-Call-Id"] = call_id
-                    response = Response(body, status=status, headers=headers)
-                except Exception as e:  # a handler that is not a Router may still raise
-                    response = _error(e, call_id)
-            log.info("call", extra={"function": name, "method": request.method, "path": path,
-                                    "status": response.status_code,
-                                    "ms": round((time.perf_counter() - started) * 1000, 2)})
-        return response
-
     @app.route("/healthz", methods=["GET"])
     def healthz() -> Response:
         return Response(b"OK", status=200, content_type="text/plain")
-
-    @app.route("/function/<name>", defaults={"sub": ""}, methods=METHODS)
-    @app.route("/function/<name>/<path:sub>", methods=METHODS)
-    def function(name: str, sub: str) -> Response:
-        return invoke(name, "/" + sub, request.headers.get("X-Call-Id") or uuid.uuid4().hex)
 
     @app.route("/async-function/<name>", defaults={"sub": ""}, methods=METHODS)
     @app.route("/async-function/<name>/<path:sub>", methods=METHODS)
@@ -103,13 +118,13 @@ def create_app(stack: Stack, handles: dict[str, Handle], gateway_url: str) -> Fl
 
     @app.route("/", defaults={"path": ""}, methods=METHODS)
     @app.route("/<path:path>", methods=METHODS)
-    def public(path: str) -> Response:
-        full = "/" + path
+    def not_found(path: str) -> Response:
         call_id = request.headers.get("X-Call-Id") or uuid.uuid4().hex
-        name = table.resolve(request.method, full)
-        if name is None:
-            return _error(errors.NotFound(f"no route for {request.method} {full}", code="route_not_found"), call_id)
-        return invoke(name, full, call_id)
+        if path.startswith("function/"):
+            name = path.split("/")[1]
+            return _error(errors.NotFound(f"no function named {name}", code="function_not_found"), call_id)
+        return _error(errors.NotFound(f"no route for {request.method} /{path}", code="route_not_found"), call_id)
 
+    app.wsgi_app = FastPath(app.wsgi_app, table, handles)  # type: ignore[method-assign]
     app.config["ROUTE_TABLE"] = table
     return app

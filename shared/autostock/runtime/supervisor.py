@@ -139,7 +139,7 @@ def run_dev(environ: Mapping[str, str], opts: DevOptions, announce: Callable[[st
             for extra in extras.EXTRAS:
                 tree.start(extra.name, extra.command(python, url))
             announce(f"AutoStock is running at {url}  (health: {url}/api/v1/health, Ctrl-C stops)")
-            for line in lines:
+            for line in lines or ["demo login: none seeded yet; register at POST /api/v1/auth/register"]:
                 announce(line)
             while not stop:
                 time.sleep(0.2)

@@ -8,9 +8,13 @@ as text/html unless the handler sets Content-Type), `None` an empty 200.
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
+from http import HTTPStatus
 from typing import Any
+from urllib.parse import parse_qsl
 
 from flask import Flask, Response, request
+from werkzeug.datastructures import MultiDict
 
 from autostock.contract import Context, Event, Headers
 
@@ -26,6 +30,31 @@ def event_from_request(path: str | None = None, headers: dict[str, str] | None =
     return Event(method=request.method, path=path if path is not None else request.path,
                  body=request.get_data(), headers=hdrs, query=request.args,
                  remote_addr=request.remote_addr or "")
+
+
+def event_from_environ(environ: Mapping[str, Any], path: str, call_id: str) -> Event:
+    """An Event straight from a WSGI environ (the gateway's hot path: no Flask request)."""
+    headers = Headers()
+    # dict.update skips Headers.__setitem__: the keys are lower-cased here already.
+    dict.update(headers, {k[5:].replace("_", "-").lower(): v for k, v in environ.items() if k[:5] == "HTTP_"})
+    if environ.get("CONTENT_TYPE"):
+        dict.__setitem__(headers, "content-type", environ["CONTENT_TYPE"])
+    dict.__setitem__(headers, "x-call-id", call_id)
+    length = environ.get("CONTENT_LENGTH")
+    stream = environ["wsgi.input"]
+    if length:
+        body = stream.read(int(length))
+    elif environ.get("wsgi.input_terminated"):  # chunked request, de-chunked by the server
+        body = stream.read()
+    else:
+        body = b""
+    qs = environ.get("QUERY_STRING")
+    query = MultiDict(parse_qsl(qs, keep_blank_values=True)) if qs else MultiDict()
+    return Event(method=environ["REQUEST_METHOD"], path=path, body=body, headers=headers, query=query,
+                 remote_addr=environ.get("REMOTE_ADDR") or "")
+
+
+STATUS_LINES = {s.value: f"{s.value} {s.phrase}" for s in HTTPStatus}
 
 
 def render(result: Any) -> tuple[int, bytes, dict[str, str]]:

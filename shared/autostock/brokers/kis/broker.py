@@ -45,8 +45,10 @@ class KisBroker(Broker):
     }
 
     def __init__(self, settings: Settings, credentials: BrokerCredentials, redis: redis_lib.Redis, *,
-                 clock: Callable[[], dt.datetime] = _kst_now, **client_options: Any) -> None:
+                 clock: Callable[[], dt.datetime] = _kst_now, use_hashkey: bool = False,
+                 **client_options: Any) -> None:
         self.credentials = credentials
+        self.use_hashkey = use_hashkey  # optional at KIS (§1.2): one more call per order
         self.client = KisClient(settings, credentials, redis, **client_options)
         self._clock = clock
         self._branches: dict[str, str] = {}
@@ -111,7 +113,8 @@ class KisBroker(Broker):
                 self._sent[request.client_order_id] = request
         path_tr = "TTTC0012U" if request.side.value == "buy" else "TTTC0011U"
         try:
-            body = self.client.post_order(ORDER_CASH, path_tr, parse.order_body(request, self.credentials.account_number))
+            body = self.client.post_order(ORDER_CASH, path_tr, parse.order_body(request, self.credentials.account_number),
+                                          hashkey=self.use_hashkey)
         except UnknownOutcome as e:
             e.details.update(client_order_id=request.client_order_id, side=request.side.value,
                              quantity=request.quantity, price=request.price)

@@ -139,6 +139,8 @@ class PaperBroker(Broker):
             model.check_session(now)
         quote = self._quote(request.symbol)
         on = now.astimezone(SEOUL).date()
+        if self.config.check_session:
+            model.check_fresh(quote, on)
         if order_type is OrderType.LIMIT:
             model.check_limit_price(request.price, quote, on)
         price = model.execution_price(side, quote, self.config.slippage_ticks, on)

@@ -15,9 +15,10 @@ import asyncio
 import logging
 import signal
 import threading
+from typing import Any
 
 import nats
-from nats.errors import TimeoutError as NatsTimeout
+from nats.aio.msg import Msg
 
 from autostock import db
 from autostock.brokers.base import Side
@@ -32,6 +33,7 @@ log = logging.getLogger("autostock.brokers.paper.matcher")
 
 QUEUE_GROUP = "paper-matcher"
 POLL_SECONDS = 0.2
+MAX_BATCH = 500
 
 
 class Matcher:
@@ -41,48 +43,63 @@ class Matcher:
         self.resources = resources
         self.config = config or model.PaperConfig()
 
-    def resting(self, tick: Tick) -> list[tuple[model.Resting, str]]:
-        """Open limit orders of the tick's symbol that it reaches, placed before it printed on the
-        same day (day orders: yesterday's leftovers are expired, never filled)."""
+    def book(self, codes: set[str]) -> dict[str, list[dict[str, Any]]]:
+        """The open limit orders of `codes`, one query for a whole batch of ticks."""
         with db.service(self.resources.pool) as conn:
             rows = conn.execute(
-                "SELECT id, account_id, side, price, quantity, filled_quantity, cancelled_quantity"
-                " FROM paper_orders WHERE symbol = %s AND order_type = 'limit' AND state = ANY(%s)"
-                " AND ((side = 'buy' AND price >= %s) OR (side = 'sell' AND price <= %s))"
-                " AND created_at <= %s AND trade_date = %s",
-                (tick.code, list(store.OPEN_STATES), tick.price, tick.price, tick.at,
-                 tick.at.astimezone(SEOUL).date())).fetchall()
-        return [(model.Resting(order_id=r["id"], side=Side(r["side"]), price=int(r["price"]),
-                               remaining=store.remaining(r)), str(r["account_id"])) for r in rows]
+                "SELECT id, account_id, symbol, side, price, quantity, filled_quantity, cancelled_quantity,"
+                " state, created_at, trade_date FROM paper_orders"
+                " WHERE symbol = ANY(%s) AND order_type = 'limit' AND state = ANY(%s) ORDER BY id",
+                (sorted(codes), list(store.OPEN_STATES))).fetchall()
+        out: dict[str, list[dict[str, Any]]] = {}
+        for row in rows:
+            out.setdefault(row["symbol"], []).append(row)
+        return out
 
     def on_tick(self, tick: Tick) -> list[store.AppliedFill]:
         """Fill what `tick` reaches; returns the fills recorded now (none on a replay)."""
-        found = self.resting(tick)
-        if not found:
+        return self.on_ticks([tick])
+
+    def on_ticks(self, ticks: list[Tick]) -> list[store.AppliedFill]:
+        """Apply `ticks` in order against one read of the book (the matcher drains NATS in batches,
+        so a burst costs one query, not one per tick)."""
+        if not ticks:
             return []
-        accounts = {resting.order_id: account for resting, account in found}
-        plan = model.allocate([r for r, _ in found], tick.price, tick.volume, self.config.partial_fills)
+        book = self.book({t.code for t in ticks})
         applied = []
-        for resting, quantity in plan:
-            done = self._fill(accounts[resting.order_id], resting.order_id, quantity, tick)
-            if done is not None:
-                publish_fill(self.resources, done)
-                applied.append(done)
+        for tick in ticks:
+            rows = {r["id"]: r for r in book.get(tick.code, ()) if _reachable(r, tick)}
+            resting = [model.Resting(order_id=r["id"], side=Side(r["side"]), price=int(r["price"]),
+                                     remaining=store.remaining(r)) for r in rows.values()]
+            for order, quantity in model.allocate(resting, tick.price, tick.volume, self.config.partial_fills):
+                done, fresh = self._fill(str(rows[order.order_id]["account_id"]), order.order_id, quantity, tick)
+                rows[order.order_id].update(fresh)   # later ticks of the batch see what is left
+                if done is not None:
+                    publish_fill(self.resources, done)
+                    applied.append(done)
         return applied
 
-    def _fill(self, account_id: str, order_id: int, quantity: int, tick: Tick) -> store.AppliedFill | None:
+    def _fill(self, account_id: str, order_id: int, quantity: int,
+              tick: Tick) -> tuple[store.AppliedFill | None, dict[str, Any]]:
+        """(the fill recorded now or None, the order row as it stands after)."""
         with db.service(self.resources.pool) as conn:
             account = store.lock_account(conn, account_id)
             order = store.get_order(conn, order_id, lock=True)
             # Re-read under the lock: a cancel or another fill may have come first.
-            if order["state"] not in store.OPEN_STATES:
-                return None
             quantity = min(quantity, store.remaining(order))
-            if quantity <= 0:
-                return None
+            if order["state"] not in store.OPEN_STATES or quantity <= 0:
+                return None, order
             fill_id = f"{store.broker_order_id(order_id)}-t{tick.key}"
-            return store.apply_fill(conn, order, fill_id, quantity, int(order["price"]), tick.at,
+            done = store.apply_fill(conn, order, fill_id, quantity, int(order["price"]), tick.at,
                                     costs_of(account, self.config))
+            return done, (done.order if done else order)
+
+
+def _reachable(order: dict[str, Any], tick: Tick) -> bool:
+    """Open, placed before the trade printed on the same day (day orders), and reached by its price."""
+    return (order["state"] in store.OPEN_STATES and order["created_at"] <= tick.at
+            and order["trade_date"] == tick.at.astimezone(SEOUL).date()
+            and model.crosses(Side(order["side"]), int(order["price"]), tick.price))
 
 
 def run_matcher(settings: Settings, stop_event: threading.Event, *, ready: threading.Event | None = None,
@@ -109,29 +126,37 @@ async def _serve(matcher: Matcher, settings: Settings, stop_event: threading.Eve
     client = await nats.connect(settings.nats_url, connect_timeout=2, max_reconnect_attempts=-1,
                                 allow_reconnect=True, name="paper-matcher")
     try:
-        sub = await client.subscribe(settings.subject("ticks", ">"), queue=QUEUE_GROUP)
+        inbox: asyncio.Queue[bytes] = asyncio.Queue()
+
+        async def receive(msg: Msg) -> None:
+            inbox.put_nowait(msg.data)
+
+        sub = await client.subscribe(settings.subject("ticks", ">"), queue=QUEUE_GROUP, cb=receive)
         await client.flush()
         log.info("paper matcher listening", extra={"subject": settings.subject("ticks", ">")})
         if ready is not None:
             ready.set()
         while not stop_event.is_set():
             try:
-                msg = await sub.next_msg(timeout=POLL_SECONDS)
-            except NatsTimeout:
+                batch = [await asyncio.wait_for(inbox.get(), POLL_SECONDS)]
+            except TimeoutError:
                 continue
-            await _handle(matcher, msg.data)
+            while len(batch) < MAX_BATCH and not inbox.empty():
+                batch.append(inbox.get_nowait())
+            await _handle(matcher, batch)
         await sub.unsubscribe()
     finally:
         await client.close()
 
 
-async def _handle(matcher: Matcher, data: bytes) -> None:
+async def _handle(matcher: Matcher, batch: list[bytes]) -> None:
+    ticks = []
+    for data in batch:
+        try:
+            ticks.append(parse_tick(data))
+        except ValidationError as e:
+            log.warning("malformed tick skipped", extra={"error": e.message})
     try:
-        tick = parse_tick(data)
-    except ValidationError as e:
-        log.warning("malformed tick skipped", extra={"error": e.message})
-        return
-    try:
-        await asyncio.to_thread(matcher.on_tick, tick)
-    except Exception:  # one failing tick (e.g. a DB restart) must not stop the matcher
-        log.exception("tick not applied", extra={"symbol": tick.code, "at": tick.at.isoformat()})
+        await asyncio.to_thread(matcher.on_ticks, ticks)
+    except Exception:  # one failing batch (e.g. a DB restart) must not stop the matcher
+        log.exception("ticks not applied", extra={"ticks": len(ticks)})

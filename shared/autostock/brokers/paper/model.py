@@ -72,6 +72,14 @@ def check_session(now: dt.datetime) -> None:
                      at=local.isoformat())
 
 
+def check_fresh(quote: StoredQuote, today: dt.date) -> None:
+    """The quote is from today's session: yesterday's prices (a stopped collector) would fill
+    at a stale price and check today's limits against the wrong previous close."""
+    if quote.at is not None and quote.at.astimezone(SEOUL).date() != today:
+        raise reject("stale_quote", f"the latest price of {quote.code} is from {quote.at:%Y-%m-%d}, not today",
+                     quote_at=quote.at.isoformat())
+
+
 def day_state(now: dt.datetime) -> tuple[dt.date, bool]:
     """(today in Seoul, whether today's regular session is over or there is none).
 

@@ -205,6 +205,8 @@ class KisSim:
             self.rate_limited_count += 1
             req.meta["rate_limited"] = True
             return fail("EGW00201", "초당 거래건수를 초과하였습니다.", 500)
+        if req.headers.get("hashkey") and req.headers["hashkey"] != hashlib.sha256(req.body).hexdigest():
+            return fail("OPSQ0003", "hashkey가 본문과 일치하지 않습니다.", 500)
         tr_id = req.headers.get("tr_id", "")
         route = kis_trading.route(req.method, req.path, tr_id, paper=self.paper)
         if isinstance(route, tuple):
