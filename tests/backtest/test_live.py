@@ -8,23 +8,15 @@ import datetime as dt
 
 import pytest
 
-from autostock import accounts, db, orders, timetable
+from autostock import accounts, db, timetable
 from autostock.backtest import Backtest, Bars, live
 from autostock.market.calendar import SEOUL
 from autostock.market.quotes import StoredQuote, write_quote
-from autostock.orders.routing import desk_with_clock
 from tests.backtest.conftest import krx_frame
 from tests.helpers import invoke
+from tests.orders.conftest import clock, desk  # noqa: F401 - the order tests' clock and desk fixtures
 
 FN = "strategies"
-
-
-class Clock:
-    def __init__(self, at):
-        self.at = at
-
-    def __call__(self):
-        return self.at
 
 
 class UpTo:
@@ -36,22 +28,6 @@ class UpTo:
     def daily(self, symbol, start=None, end=None):
         keep = int((self.bars.dates <= (end if end else self.bars.dates[-1])).sum())
         return self.bars.head(keep)
-
-
-@pytest.fixture
-def clock():
-    return Clock(dt.datetime(2024, 1, 2, 9, 0, 30, tzinfo=SEOUL))
-
-
-@pytest.fixture
-def desk(resources, clock):
-    made = desk_with_clock(resources, clock)
-    made.quote_ttl = 0
-    orders.install(made)
-    timetable.install_clock(clock)
-    yield made
-    orders.install(None)
-    timetable.install_clock(None)
 
 
 @pytest.fixture

@@ -7,13 +7,12 @@ accounts and a capital cap. `backtest.live` evaluates the active ones from marke
 from __future__ import annotations
 
 from typing import Any
-from uuid import UUID
-
 from psycopg.types.json import Jsonb
 
 from autostock import accounts, db
 from autostock.backtest.engine import strategy_class
 from autostock.backtest.sources import check_symbol
+from autostock.backtest.store import check_id
 from autostock.contract import require_fields
 from autostock.errors import NotFound, ValidationError
 
@@ -21,10 +20,7 @@ COLUMNS = "id, account_id, strategy, params, symbol, capital_cap, schedule, stat
 
 
 def _id(value: str) -> str:
-    try:
-        return str(UUID(value))
-    except (ValueError, TypeError) as e:
-        raise NotFound("no such strategy deployment", code="deployment_not_found") from e
+    return check_id(value, "strategy deployment", "deployment_not_found")
 
 
 def _view(row: dict[str, Any]) -> dict[str, Any]:
