@@ -173,7 +173,7 @@ def _last_price(resources: Resources, symbol: str) -> int:
 
 def _size(resources: Resources, user_id: str, account_id: str, percent: int, price: int) -> int:
     from autostock.orders import directory
-    from autostock.portfolio.summary import summary
+    from autostock.portfolio import summary
     held = summary(resources, user_id, account_id)
     equity = int(held["total_equity"])
     if not held["accounts"]:  # never traded here: the broker's own balance is the truth
