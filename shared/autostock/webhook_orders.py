@@ -91,6 +91,10 @@ def delete_hook(resources: Resources, user_id: str, hook_id: str) -> None:
 
 def calls(resources: Resources, user_id: str, hook_id: str, limit: int = 50) -> list[dict[str, Any]]:
     with db.tenant(resources.pool, user_id) as conn:
+        # Another user's hook is "not found", not an empty list (tests/auth/test_tenancy.py).
+        if conn.execute("SELECT 1 FROM order_hooks WHERE id = %s AND user_id = %s",
+                        (_hook_id(hook_id), user_id)).fetchone() is None:
+            raise NotFound("no such hook", code="hook_not_found")
         rows = conn.execute(
             "SELECT payload_id, outcome, order_id, detail, called_at FROM order_hook_calls"
             " WHERE hook_id = %s AND user_id = %s ORDER BY id DESC LIMIT %s",
@@ -173,7 +177,7 @@ def _last_price(resources: Resources, symbol: str) -> int:
 
 def _size(resources: Resources, user_id: str, account_id: str, percent: int, price: int) -> int:
     from autostock.orders import directory
-    from autostock.portfolio.summary import summary
+    from autostock.portfolio import summary
     held = summary(resources, user_id, account_id)
     equity = int(held["total_equity"])
     if not held["accounts"]:  # never traded here: the broker's own balance is the truth
