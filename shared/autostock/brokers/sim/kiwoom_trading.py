@@ -16,7 +16,7 @@ from typing import Any
 from autostock.brokers.sim.exchange import SimOrder, SimReject
 from autostock.brokers.sim.feed import SEOUL
 from autostock.brokers.sim.http import DropConnection, SimResponse
-from autostock.brokers.sim.tr_server import TrContext, TrHandler, daily_bars
+from autostock.brokers.sim.tr_server import TrContext, TrHandler, daily_bars, holdings
 
 PAGE, CHART_PAGE = 20, 100
 REJECTS = {
@@ -189,13 +189,9 @@ def _z(value: int) -> str:
 def kt00018(ctx: TrContext, body: dict[str, Any]) -> SimResponse:
     acct = ctx.exchange.account(ctx.account)
     rows, cost_total, value_total = [], 0, 0
-    for symbol, h in sorted(acct.holdings.items()):
-        if not h.quantity:
-            continue
-        inst = ctx.exchange.instruments[symbol]
-        value = h.quantity * inst.last
+    for h, inst, value in holdings(ctx.exchange, ctx.account):
         cost_total, value_total = cost_total + h.cost, value_total + value
-        rows.append({"stk_cd": "A" + symbol, "stk_nm": inst.name, "evltv_prft": _z(value - h.cost),
+        rows.append({"stk_cd": "A" + inst.symbol, "stk_nm": inst.name, "evltv_prft": _z(value - h.cost),
                      "prft_rt": f"{(value - h.cost) * 100 / h.cost:.2f}" if h.cost else "0.00",
                      "pur_pric": _z(h.average_price), "pred_close_pric": _z(inst.prev_close), "rmnd_qty": _z(h.quantity),
                      "trde_able_qty": _z(h.quantity - h.reserved), "cur_prc": _z(inst.last), "pred_buyq": _z(0),

@@ -15,7 +15,7 @@ from typing import Any
 from autostock.brokers.sim.exchange import SimOrder, SimReject
 from autostock.brokers.sim.feed import SEOUL
 from autostock.brokers.sim.http import DropConnection, SimResponse
-from autostock.brokers.sim.tr_server import TrContext, TrHandler, daily_bars
+from autostock.brokers.sim.tr_server import TrContext, TrHandler, daily_bars, holdings
 
 PAGE = 20                       # rows per t0424/t0425 page (the simulator's choice)
 REJECTS = {
@@ -197,13 +197,9 @@ def t0424(ctx: TrContext, body: dict[str, Any]) -> SimResponse:
     b = body.get("t0424InBlock") or {}
     acct = ctx.exchange.account(ctx.account)
     rows, cost_total, value_total = [], 0, 0
-    for symbol, h in sorted(acct.holdings.items()):
-        if not h.quantity:
-            continue
-        inst = ctx.exchange.instruments[symbol]
-        value = h.quantity * inst.last
+    for h, inst, value in holdings(ctx.exchange, ctx.account):
         cost_total, value_total = cost_total + h.cost, value_total + value
-        rows.append({"expcode": symbol, "jangb": "K", "janqty": h.quantity, "mdposqt": h.quantity - h.reserved,
+        rows.append({"expcode": inst.symbol, "jangb": "K", "janqty": h.quantity, "mdposqt": h.quantity - h.reserved,
                      "pamt": h.average_price, "mamt": h.cost, "sinamt": 0, "lastdt": "", "msat": 0, "mpms": 0,
                      "mdat": 0, "mpmd": 0, "jsat": 0, "jpms": 0, "jdat": 0, "jpmd": 0, "sysprocseq": 0,
                      "loandt": "", "hname": inst.name, "marketgb": "1", "jonggb": "3", "janrt": 0.0,
@@ -222,7 +218,7 @@ def t0424(ctx: TrContext, body: dict[str, Any]) -> SimResponse:
 
 def cspaq12200(ctx: TrContext, body: dict[str, Any]) -> SimResponse:
     acct = ctx.exchange.account(ctx.account)
-    value = sum(h.quantity * ctx.exchange.instruments[s].last for s, h in acct.holdings.items())
+    value = sum(v for _, _, v in holdings(ctx.exchange, ctx.account))
     out = {"RecCnt": 1, "BrnNm": "", "AcntNm": "시뮬레이터", "MnyOrdAbleAmt": acct.buying_power,
            "MnyoutAbleAmt": acct.buying_power, "SeOrdAbleAmt": 0, "KdqOrdAbleAmt": 0, "Dps": acct.cash,
            "D1Dps": acct.cash, "D2Dps": acct.cash, "SubstAmt": 0, "BalEvalAmt": value,

@@ -17,7 +17,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from autostock.brokers.sim.exchange import Exchange, Instrument
+from autostock.brokers.sim.exchange import Exchange, Holding, Instrument
 from autostock.brokers.sim.feed import SEOUL, Bar, Faults, synthetic_daily_bars
 from autostock.brokers.sim.http import DropConnection, SimHttpServer, SimRequest, SimResponse, TokenBucket
 
@@ -53,6 +53,13 @@ class TrContext:
 
 
 TrHandler = Callable[[TrContext, dict[str, Any]], SimResponse]
+
+
+def holdings(exchange: Exchange, account: str) -> list[tuple[Holding, Instrument, int]]:
+    """The account's non-empty holdings by symbol: (holding, instrument, value at the last price)."""
+    acct = exchange.account(account)
+    return [(h, exchange.instruments[symbol], h.quantity * exchange.instruments[symbol].last)
+            for symbol, h in sorted(acct.holdings.items()) if h.quantity]
 
 
 def daily_bars(exchange: Exchange, inst: Instrument) -> list[Bar]:
