@@ -204,7 +204,7 @@ def run(quick: bool) -> dict:
             a["rows_minus_201s"] = a["rows_created"] - a["created_201"]
             a["rows_check"] = 0 <= a["rows_minus_201s"] <= 32  # at most one cut-off request per connection
             b, b_ids = open_loop(url, traders, rate=300, seconds=seconds, body=ORDER)
-            quote_path = f"/api/v1/market/quotes/{SYMBOL}"
+            quote_path = f"/api/v1/market/quotes?codes={SYMBOL}"
             has_quotes = requests.get(url + quote_path, timeout=10).status_code != 404
             c, c_ids = closed_users(url, traders, seconds=max(seconds, 20) if quick else 60,
                                     order={**ORDER, "order_type": "market", "price": None},

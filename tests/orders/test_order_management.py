@@ -91,6 +91,7 @@ def test_get_shows_events_and_fills_positions_and_history(trader, listed):
     positions = invoke("orders", "GET", "/api/v1/trading/positions", token=user["token"]).json["items"]
     assert [(p["symbol"], p["quantity"]) for p in positions] == [(symbol, 3)]
     assert positions[0]["average_cost"] == positions[0]["cost_basis"] // 3
+    assert positions[0]["last_price"] == 70_000 and positions[0]["market_value"] == 210_000
     history = invoke("orders", "GET", "/api/v1/trading/history", token=user["token"],
                      query={"symbol": symbol}).json
     assert [h["order_id"] for h in history["items"]] == [order["id"]]

@@ -109,13 +109,15 @@ def get_order(desk: Desk, user_id: str, order_id: str) -> dict[str, Any]:
 
 def positions(desk: Desk, user_id: str, account_id: str | None = None,
               prices: dict[str, int] | None = None) -> dict[str, Any]:
-    """Open positions (quantity > 0), valued at `prices` when given."""
+    """Open positions (quantity > 0), valued at `prices` (default: the latest quotes)."""
     with db.tenant(desk.resources.pool, user_id) as conn:
         rows = conn.execute(
             "SELECT * FROM positions WHERE user_id = %s AND quantity > 0"
             " AND (%s::uuid IS NULL OR account_id = %s::uuid) ORDER BY account_id, symbol",
             (user_id, account_id and _uuid(account_id, "account"), account_id)).fetchall()
-    prices = prices or {}
+    if prices is None:
+        from autostock.portfolio.valuation import closing_prices
+        prices = closing_prices(desk.resources, sorted({r["symbol"] for r in rows}))
     return {"items": [views.position(r, prices.get(r["symbol"])) for r in rows]}
 
 
