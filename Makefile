@@ -10,7 +10,7 @@ SHARED_DIR ?= $(abspath ../shared)
 PYTEST_ARGS ?=
 export SHARED_DIR
 
-.PHONY: setup run test bench services services-down migrate clean lint deploy shrinkwrap
+.PHONY: setup run test bench services services-down migrate clean lint deploy shrinkwrap gateway-config
 
 setup: $(STAMP)
 
@@ -52,7 +52,12 @@ test: setup
 	$(BIN)/autostock services run -- $(BIN)/pytest $(PYTEST_ARGS)
 
 bench: setup
+	@command -v wrk >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk; }
 	$(BIN)/autostock services run -- $(BIN)/python -m bench
+
+# nginx routes for the NAS front, derived from stack.yml (infra/nginx/nginx.conf includes them).
+gateway-config: setup
+	$(BIN)/autostock gateway-config --out infra/nginx/routes.conf
 
 shrinkwrap:
 	$(BIN)/autostock build-context --out build

@@ -103,6 +103,11 @@ def user_factory(resources: Resources):
     def make(username: str | None = None, scopes: tuple[str, ...] = ("read", "trade", "paper"),
              **columns: object) -> dict:
         username = username or f"user_{uuid.uuid4().hex[:8]}"
+        # The token's scopes are narrowed to the user's permissions at every call: grant them.
+        if "admin" in scopes:
+            columns.setdefault("is_admin", True)
+        if "real" in scopes:
+            columns.setdefault("can_real_trade", True)
         values = {"email": f"{username}@example.com", "username": username,
                   "password_hash": "not-a-login", **columns}
         names = ", ".join(values)

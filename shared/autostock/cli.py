@@ -56,14 +56,50 @@ def cmd_init_env(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_rotate_keys(args: argparse.Namespace) -> int:
+    """Safe while running: old ciphertexts stay readable until every row is rewritten."""
+    from autostock.accounts import rotate_keys
+    from autostock.resources import Resources
+    resources = Resources.open(_settings(args))
+    try:
+        count = rotate_keys(resources.pool, resources.settings)
+    finally:
+        resources.close()
+    print(f"re-encrypted {count} row(s) under the newest key; older keys may now be removed")
+    return 0
+
+
+def cmd_create_admin(args: argparse.Namespace) -> int:
+    from autostock.auth import users
+    from autostock.resources import Resources
+    password = sys.stdin.readline().rstrip("\n")
+    resources = Resources.open(_settings(args))
+    try:
+        user = users.create_admin(resources, email=args.email, username=args.username, password=password)
+    finally:
+        resources.close()
+    print(f"admin {user['username']} ({user['id']}) is ready")
+    return 0
+
+
+def _create_admin_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--username", required=True)
+    p.add_argument("--email", required=True)
+
+
 COMMANDS: dict[str, tuple[str, Callable[[argparse.Namespace], int], Callable[[argparse.ArgumentParser], None]]] = {
     "migrate": ("apply pending database migrations", cmd_migrate, lambda p: None),
     "init-env": ("write .env with generated secrets (only if absent)", cmd_init_env,
                  lambda p: p.add_argument("--path", default=".env")),
     # ---- runtime: dev, services, build-context ----
+    **__import__("autostock.runtime.commands", fromlist=["COMMANDS"]).COMMANDS,
 
 
     # ---- identity: rotate-keys, create-admin ----
+    "rotate-keys": ("re-encrypt every stored secret under the newest ENCRYPTION_KEYS key", cmd_rotate_keys,
+                    lambda p: None),
+    "create-admin": ("make (or promote) an admin user; the password is read from stdin", cmd_create_admin,
+                     _create_admin_arguments),
 
 
     # ---- market data: import-bars, collector, stream ----
@@ -83,9 +119,18 @@ COMMANDS: dict[str, tuple[str, Callable[[argparse.Namespace], int], Callable[[ar
 
 
     # ---- brokers: sim, paper-matcher ----
+    "paper-matcher": ("fill resting paper orders from NATS ticks until stopped (SIGTERM stops it)",
+                      lambda a: __import__("autostock.brokers.paper.matcher", fromlist=["serve"]).serve(_settings(a)),
+                      lambda p: None),
+    "sim": ("run a broker's simulators standalone (REST + websocket), e.g. `autostock sim kis`",
+            lambda a: __import__("autostock.brokers.sim.standalone", fromlist=["run"]).run(a),
+            lambda p: __import__("autostock.brokers.sim.standalone", fromlist=["configure"]).configure(p)),
 
 
     # ---- backtest: worker ----
+    "worker": ("run an rq worker for backtests and optimisations (queue: <REDIS_PREFIX>backtest)",
+               lambda args: __import__("autostock.jobs", fromlist=["work"]).work(_settings(args), burst=args.burst),
+               lambda p: p.add_argument("--burst", action="store_true", help="stop when the queue is empty")),
 
 
 }

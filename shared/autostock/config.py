@@ -68,11 +68,18 @@ class Settings:
     redis_prefix: str = _setting("REDIS_PREFIX", default="as:")
     nats_prefix: str = _setting("NATS_PREFIX", default="")
     public_url: str = _setting("PUBLIC_URL", default="http://127.0.0.1:8080")
+    # docs/api/openapi.yaml; empty = the repository's copy next to the package (dev, tests).
+    openapi_path: str = _setting("OPENAPI_PATH", default="")
 
     jwt_issuer: str = _setting("JWT_ISSUER", default="autostock")
     jwt_audience: str = _setting("JWT_AUDIENCE", default="autostock-api")
     access_token_ttl: int = _setting("ACCESS_TOKEN_TTL_SECONDS", default=900)
     refresh_token_ttl: int = _setting("REFRESH_TOKEN_TTL_SECONDS", default=30 * 86400)
+    # bcrypt cost 10 (OWASP's floor): ~0.2 s per hash on a NAS-class core; 12 is ~4x that (bench_auth).
+    bcrypt_rounds: int = _setting("BCRYPT_ROUNDS", default=10)
+    # Requests per minute per user (authenticated) and per IP (login, register, refresh); 0 = off.
+    rate_limit_user_per_minute: int = _setting("RATE_LIMIT_USER_PER_MINUTE", default=600)
+    rate_limit_ip_per_minute: int = _setting("RATE_LIMIT_IP_PER_MINUTE", default=60)
 
     paper_starting_cash: int = _setting("PAPER_STARTING_CASH", default=10_000_000)
     db_pool_max: int = _setting("DB_POOL_MAX", default=10)

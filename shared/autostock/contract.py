@@ -257,3 +257,14 @@ def _kind_name(kinds: tuple[type, ...]) -> str:
     names = {int: "an integer", str: "a string", bool: "a boolean", float: "a number",
              list: "a list", dict: "an object"}
     return " or ".join(names.get(k, k.__name__) for k in kinds)
+
+
+def query_int(req: Request, name: str, default: int, *, low: int = 0, high: int = 1_000_000_000) -> int:
+    """An integer query parameter within [low, high], or ValidationError naming it."""
+    raw = req.query(name)
+    if raw in (None, ""):
+        return default
+    if not str(raw).lstrip("-").isdigit() or not low <= int(raw) <= high:
+        raise errors.ValidationError(f"{name} must be an integer from {low} to {high}",
+                                     details={"fields": {name: "out of range"}})
+    return int(raw)

@@ -22,6 +22,7 @@ from autostock.errors import ServiceUnavailable
 TICKS = "ticks"              # ticks.<code>
 BARS_1M = "bars.1m"          # bars.1m.<code>
 ORDERS = "orders"            # orders.<event>: accepted, filled, partially_filled, cancelled, rejected, ...
+ORDER_FILL = "orders.fill"   # a broker fill (paper broker; JSON in brokers/paper/broker.publish_fill)
 ALERTS_FIRED = "alerts.fired"
 
 PUBLISH_TIMEOUT = 5.0

@@ -1,14 +1,25 @@
-"""Identity: who is calling, and what they may do."""
+"""Identity: who is calling, and what they may do.
+
+`authenticate` is the one entry every function uses (through `Request.principal`). It accepts
+a JWT access token (`Authorization: Bearer ...`) or a personal API key (`X-API-Key: ...` or
+`Authorization: ApiKey ...`), checks revocation and that the user is still active, narrows the
+scopes to what the user's permissions give now, applies the IP allowlist to trading scopes and
+counts the call against the per-user rate limit and daily quota.
+"""
 
 from __future__ import annotations
 
 from typing import Any
 
-from autostock.auth.tokens import Principal, issue_access_token, principal_from_token
+from autostock.auth import apikeys, signing, standing
+from autostock.auth.tokens import (Principal, decode_access_token, issue_access_token, principal_from_claims,
+                                   revocation_keys)
 from autostock.errors import AuthError, Forbidden
 from autostock.resources import Resources
 
-__all__ = ["Principal", "authenticate", "issue_access_token", "require_scope"]
+__all__ = ["Principal", "authenticate", "client_ip", "issue_access_token", "require_scope", "require_session"]
+
+TRADING_SCOPES = frozenset({"trade", "paper", "real"})
 
 
 def bearer_token(event: Any) -> str:
@@ -19,11 +30,57 @@ def bearer_token(event: Any) -> str:
     return token.strip()
 
 
+def api_key_from(event: Any) -> str | None:
+    header = event.headers.get("authorization") or ""
+    scheme, _, value = header.partition(" ")
+    if scheme.lower() == "apikey" and value.strip():
+        return value.strip()
+    return event.headers.get("x-api-key") or None
+
+
+def client_ip(event: Any) -> str:
+    """The caller's address: `X-Real-IP` as set (overwritten) by our nginx, else the socket's."""
+    return (event.headers.get("x-real-ip") or getattr(event, "remote_addr", "") or "0.0.0.0").strip()
+
+
 def authenticate(resources: Resources, event: Any) -> Principal:
-    """The caller of `event`, from its `Authorization: Bearer` access token."""
-    return principal_from_token(resources.settings, resources.redis, bearer_token(event))
+    """The caller of `event`, or AuthError (401); RateLimited (429) past a limit or the quota."""
+    settings = resources.settings
+    raw_key = api_key_from(event)
+    if raw_key:
+        key = apikeys.verify(resources, raw_key)
+        if key["signing_secret"] and event.method not in signing.SAFE_METHODS:
+            signing.verify(settings, resources.redis, key["signing_secret"], event)
+        claimed = set(key["scopes"])
+        if "trade" in claimed:
+            claimed |= {"paper", "real"}  # narrowed to what the user may do just below
+        base = Principal(user_id=str(key["user_id"]), scopes=frozenset(), via="api_key", api_key_id=str(key["id"]))
+        marks: list[str] = []
+    else:
+        claims = decode_access_token(settings, bearer_token(event))
+        base = principal_from_claims(claims)
+        claimed, marks = set(base.scopes), revocation_keys(settings, claims)
+    current, revoked = standing.admit(resources, base.user_id, marks)
+    if revoked:
+        raise AuthError("access token has been revoked", code="token_revoked")
+    if current is None or not current.active:
+        raise AuthError("this user is disabled", code="user_inactive")
+    return Principal(user_id=current.user_id, scopes=frozenset(claimed) & current.scopes, jti=base.jti,
+                     expires_at=base.expires_at, via=base.via, session_id=base.session_id,
+                     api_key_id=base.api_key_id,
+                     trade_ip_ok=standing.ip_allowed(client_ip(event), current.ip_allowlist))
 
 
 def require_scope(principal: Principal, scope: str) -> None:
+    """Forbidden (403) unless the caller holds `scope`; trading scopes also need an allowed IP."""
     if not principal.has(scope):
         raise Forbidden(f"this call needs the '{scope}' permission", code="missing_scope")
+    if scope in TRADING_SCOPES and not principal.trade_ip_ok:
+        raise Forbidden("trading calls are not allowed from this address (IP allowlist)",
+                        code="ip_not_allowed")
+
+
+def require_session(principal: Principal) -> None:
+    """Forbidden for API keys: managing credentials needs an interactive login."""
+    if principal.via != "jwt":
+        raise Forbidden("this call needs a login session, not an API key", code="session_required")

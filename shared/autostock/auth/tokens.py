@@ -25,6 +25,9 @@ class Principal:
     jti: str = ""
     expires_at: int = 0
     via: str = "jwt"  # "jwt" or "api_key"
+    session_id: str = ""      # the refresh-token family a JWT was issued for
+    api_key_id: str = ""
+    trade_ip_ok: bool = True  # False when the user's IP allowlist excludes this caller
 
     @property
     def is_admin(self) -> bool:
@@ -35,8 +38,10 @@ class Principal:
 
 
 def issue_access_token(settings: Settings, user_id: str, scopes: list[str] | frozenset[str],
-                       *, now: int | None = None, ttl: int | None = None) -> tuple[str, dict[str, Any]]:
-    """Sign an access token; returns (token, claims)."""
+                       *, now: int | None = None, ttl: int | None = None,
+                       session_id: str | None = None) -> tuple[str, dict[str, Any]]:
+    """Sign an access token; returns (token, claims). `session_id` ties it to a refresh family,
+    so revoking the family revokes its access tokens too."""
     issued = int(now if now is not None else time.time())
     claims = {
         "sub": str(user_id),
@@ -47,6 +52,8 @@ def issue_access_token(settings: Settings, user_id: str, scopes: list[str] | fro
         "aud": settings.jwt_audience,
         "scope": " ".join(sorted(scopes)),
     }
+    if session_id:
+        claims["sid"] = session_id
     return jwt.encode(claims, settings.jwt_secret.reveal(), algorithm=ALGORITHM), claims
 
 
@@ -73,17 +80,37 @@ def revoke_jti(settings: Settings, client: redis.Redis, jti: str, expires_at: in
     client.set(settings.redis_key("revoked", jti), "1", ex=ttl)
 
 
+def revoke_session(settings: Settings, client: redis.Redis, session_id: str, ttl: int | None = None) -> None:
+    """Refuse every access token of this refresh family for as long as one can live."""
+    client.set(settings.redis_key("revoked-session", session_id), "1",
+               ex=max(1, ttl if ttl is not None else settings.access_token_ttl))
+
+
+def revocation_keys(settings: Settings, claims: dict[str, Any]) -> list[str]:
+    """The Redis keys whose presence revokes a token with these claims."""
+    keys = [settings.redis_key("revoked", claims["jti"])]
+    if claims.get("sid"):
+        keys.append(settings.redis_key("revoked-session", claims["sid"]))
+    return keys
+
+
 def is_revoked(settings: Settings, client: redis.Redis, jti: str) -> bool:
     return bool(client.exists(settings.redis_key("revoked", jti)))
 
 
-def principal_from_token(settings: Settings, client: redis.Redis, token: str) -> Principal:
-    claims = decode_access_token(settings, token)
-    if is_revoked(settings, client, claims["jti"]):
-        raise AuthError("access token has been revoked", code="token_revoked")
+def principal_from_claims(claims: dict[str, Any]) -> Principal:
     return Principal(
         user_id=claims["sub"],
         scopes=frozenset(str(claims.get("scope", "")).split()),
         jti=claims["jti"],
         expires_at=int(claims["exp"]),
+        session_id=str(claims.get("sid", "")),
     )
+
+
+def principal_from_token(settings: Settings, client: redis.Redis, token: str) -> Principal:
+    """Verify a token and its revocation (no user-state or rate checks: see auth.authenticate)."""
+    claims = decode_access_token(settings, token)
+    if client.exists(*revocation_keys(settings, claims)):
+        raise AuthError("access token has been revoked", code="token_revoked")
+    return principal_from_claims(claims)

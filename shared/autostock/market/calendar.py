@@ -25,8 +25,12 @@ def is_session(day: dt.date) -> bool:
     return bool(cal.is_session(ts))
 
 
+@functools.lru_cache(maxsize=512)
 def session_bounds(day: dt.date) -> tuple[dt.datetime, dt.datetime] | None:
-    """(open, close) of the regular session on `day` in Seoul time, or None on a holiday."""
+    """(open, close) of the regular session on `day` in Seoul time, or None on a holiday.
+
+    Cached: every order checks the session, and asking exchange-calendars costs ~0.2 ms.
+    """
     import pandas as pd
     if not is_session(day):
         return None

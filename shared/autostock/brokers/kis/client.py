@@ -75,12 +75,9 @@ class KisClient:
                 "appsecret": self.credentials.app_secret}
         data, status = self._post_plain("/oauth2/tokenP", body)
         if status == 403 and data.get("error_code") == "EGW00133":
-            raise RateLimited("KIS allows one token a minute", retry_after=60,
-                              details={"broker": "kis", "msg_cd": "EGW00133", "msg1": data.get("error_description", "")})
+            raise RateLimited("KIS allows one token a minute", retry_after=60, details=self._details(data, ""))
         if "access_token" not in data:
-            raise AuthError("KIS refused the app key", details={
-                "broker": "kis", "msg_cd": data.get("error_code") or data.get("msg_cd", ""),
-                "msg1": data.get("error_description") or data.get("msg1", "")})
+            raise AuthError("KIS refused the app key", details=self._details(data, ""))
         return IssuedToken(data["access_token"], time.time() + int(data.get("expires_in", 86_400)))
 
     def approval_key(self) -> str:
@@ -198,8 +195,11 @@ class KisClient:
 
     @staticmethod
     def _details(data: dict[str, Any], tr: str) -> dict[str, Any]:
-        return {"broker": "kis", "tr_id": tr, "msg_cd": str(data.get("msg_cd") or data.get("error_code") or ""),
-                "msg1": str(data.get("msg1") or data.get("error_description") or "")}
+        """KIS's own names (msg_cd/msg1) plus the broker-neutral ones every adapter sets."""
+        code = str(data.get("msg_cd") or data.get("error_code") or "")
+        message = str(data.get("msg1") or data.get("error_description") or "")
+        return {"broker": "kis", "tr_id": tr, "msg_cd": code, "msg1": message,
+                "broker_code": code, "broker_message": message}
 
     def close(self) -> None:
         self._http.close()

@@ -1,0 +1,1 @@
+"""Price alerts: what a user asked to be told about, and when a closed minute says so."""

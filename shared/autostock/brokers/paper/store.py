@@ -1,0 +1,236 @@
+"""The paper broker's books in PostgreSQL: accounts, holdings, orders, fills.
+
+Every function takes a connection already inside a transaction (`db.tenant` for a user's
+broker calls, `db.service` for the matcher). Lock order, to keep the broker and the matcher
+from deadlocking: the account row first (`lock_account`), then its orders.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+from typing import Any
+
+import psycopg
+
+from autostock.brokers.base import Fill, OrderState, OrderStatus, OrderType, Side
+from autostock.errors import NotFound
+from autostock.market.costs import CostModel
+from autostock.market.quotes import SEOUL
+
+OPEN_STATES = (OrderState.ACCEPTED.value, OrderState.PARTIALLY_FILLED.value)
+_ORDER_COLUMNS = ("id, account_id, user_id, client_order_id, symbol, market, product, side, order_type,"
+                  " quantity, price, filled_quantity, filled_value, cancelled_quantity, state, reason,"
+                  " trade_date, created_at")
+
+
+def broker_order_id(order_id: int) -> str:
+    return f"{order_id:010d}"
+
+
+def parse_order_id(broker_order_id: str) -> int:
+    if not isinstance(broker_order_id, str) or not broker_order_id.isdigit() or len(broker_order_id) > 18:
+        raise NotFound(f"no paper order {broker_order_id!r}", code="order_not_found")
+    return int(broker_order_id)
+
+
+def ensure_account(conn: psycopg.Connection, account_id: str, user_id: str, starting_cash: int,
+                   commission_ppb: int) -> None:
+    """Open the paper account with its starting cash the first time; later calls change nothing."""
+    conn.execute(
+        "INSERT INTO paper_accounts (account_id, user_id, starting_cash, cash, commission_ppb)"
+        " VALUES (%s, %s, %s, %s, %s) ON CONFLICT (account_id) DO NOTHING",
+        (account_id, user_id, starting_cash, starting_cash, commission_ppb))
+
+
+def lock_account(conn: psycopg.Connection, account_id: str) -> dict[str, Any]:
+    row = conn.execute("SELECT * FROM paper_accounts WHERE account_id = %s FOR UPDATE",
+                       (account_id,)).fetchone()
+    if row is None:
+        raise NotFound("paper account not opened; call connect() first", code="paper_account_not_found")
+    return row
+
+
+def get_account(conn: psycopg.Connection, account_id: str) -> dict[str, Any]:
+    row = conn.execute("SELECT * FROM paper_accounts WHERE account_id = %s", (account_id,)).fetchone()
+    if row is None:
+        raise NotFound("paper account not opened; call connect() first", code="paper_account_not_found")
+    return row
+
+
+def open_orders(conn: psycopg.Connection, account_id: str, side: Side | None = None,
+                symbol: str | None = None) -> list[dict[str, Any]]:
+    sql = f"SELECT {_ORDER_COLUMNS} FROM paper_orders WHERE account_id = %s AND state = ANY(%s)"
+    params: list[Any] = [account_id, list(OPEN_STATES)]
+    if side is not None:
+        sql += " AND side = %s"
+        params.append(side.value)
+    if symbol is not None:
+        sql += " AND symbol = %s"
+        params.append(symbol)
+    return conn.execute(sql, params).fetchall()
+
+
+def expire_stale(conn: psycopg.Connection, account_id: str, today: dt.date, closed_today: bool) -> int:
+    """Expire open orders of earlier days (and of today once its session is over); returns how many."""
+    cur = conn.execute(
+        "UPDATE paper_orders SET state = 'expired', cancelled_quantity = quantity - filled_quantity,"
+        " reason = 'day order expired at the close', updated_at = now()"
+        " WHERE account_id = %s AND state = ANY(%s) AND (trade_date < %s OR (trade_date = %s AND %s))",
+        (account_id, list(OPEN_STATES), today, today, closed_today))
+    return cur.rowcount
+
+
+def remaining(order: dict[str, Any]) -> int:
+    return int(order["quantity"] - order["filled_quantity"] - order["cancelled_quantity"])
+
+
+def reserved_cash(conn: psycopg.Connection, account_id: str, costs: CostModel) -> int:
+    """Cash held back for open buy orders: their remaining quantity at the limit, plus commission."""
+    total = 0
+    for order in open_orders(conn, account_id, Side.BUY):
+        value = remaining(order) * order["price"]
+        total += value + costs.commission(value)
+    return total
+
+
+def holdings(conn: psycopg.Connection, account_id: str, symbol: str | None = None) -> list[dict[str, Any]]:
+    sql = "SELECT symbol, quantity, book_value FROM paper_holdings WHERE account_id = %s AND quantity > 0"
+    params: list[Any] = [account_id]
+    if symbol is not None:
+        sql += " AND symbol = %s"
+        params.append(symbol)
+    return conn.execute(sql + " ORDER BY symbol", params).fetchall()
+
+
+def sellable(conn: psycopg.Connection, account_id: str, symbol: str) -> int:
+    """Shares held minus those already offered by open sell orders."""
+    held = sum(int(h["quantity"]) for h in holdings(conn, account_id, symbol))
+    offered = sum(remaining(o) for o in open_orders(conn, account_id, Side.SELL, symbol))
+    return held - offered
+
+
+def insert_order(conn: psycopg.Connection, values: dict[str, Any]) -> dict[str, Any]:
+    names = ", ".join(values)
+    marks = ", ".join(["%s"] * len(values))
+    return conn.execute(f"INSERT INTO paper_orders ({names}) VALUES ({marks}) RETURNING {_ORDER_COLUMNS}",
+                        list(values.values())).fetchone()
+
+
+def get_order(conn: psycopg.Connection, order_id: int, *, account_id: str | None = None,
+              lock: bool = False) -> dict[str, Any]:
+    sql = f"SELECT {_ORDER_COLUMNS} FROM paper_orders WHERE id = %s"
+    params: list[Any] = [order_id]
+    if account_id is not None:
+        sql += " AND account_id = %s"
+        params.append(account_id)
+    row = conn.execute(sql + (" FOR UPDATE" if lock else ""), params).fetchone()
+    if row is None:
+        raise NotFound(f"no paper order {broker_order_id(order_id)}", code="order_not_found")
+    return row
+
+
+def find_by_client_id(conn: psycopg.Connection, account_id: str, client_order_id: str) -> dict[str, Any] | None:
+    return conn.execute(f"SELECT {_ORDER_COLUMNS} FROM paper_orders WHERE account_id = %s"
+                        " AND client_order_id = %s", (account_id, client_order_id)).fetchone()
+
+
+def update_order(conn: psycopg.Connection, order_id: int, **changes: Any) -> dict[str, Any]:
+    sets = ", ".join(f"{name} = %s" for name in changes)
+    return conn.execute(f"UPDATE paper_orders SET {sets}, updated_at = now() WHERE id = %s"
+                        f" RETURNING {_ORDER_COLUMNS}", [*changes.values(), order_id]).fetchone()
+
+
+@dataclass(frozen=True)
+class AppliedFill:
+    """A fill as recorded, with its costs and the order's state after it."""
+
+    fill: Fill
+    commission: int
+    tax: int
+    order: dict[str, Any]
+
+
+def apply_fill(conn: psycopg.Connection, order: dict[str, Any], fill_id: str, quantity: int, price: int,
+               at: dt.datetime, costs: CostModel) -> AppliedFill | None:
+    """Record one fill of `order` and move cash and shares; None when `fill_id` was applied before.
+
+    The caller holds the account lock and passes the order as read under it. The unique
+    fill_id makes a replay (a redelivered tick, a retried call) change nothing.
+    """
+    side = Side(order["side"])
+    value = quantity * price
+    on = at.astimezone(SEOUL).date()
+    commission, tax = costs.costs(value, side=side.value, market=order["market"], on=on,
+                                  product=order["product"])
+    inserted = conn.execute(
+        "INSERT INTO paper_fills (fill_id, order_id, account_id, user_id, symbol, side, quantity, price,"
+        " commission, tax, filled_at) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)"
+        " ON CONFLICT (fill_id) DO NOTHING RETURNING fill_id",
+        (fill_id, order["id"], order["account_id"], order["user_id"], order["symbol"], side.value,
+         quantity, price, commission, tax, at)).fetchone()
+    if inserted is None:
+        return None
+    filled = order["filled_quantity"] + quantity
+    done = filled + order["cancelled_quantity"] >= order["quantity"]
+    state = OrderState.FILLED if filled == order["quantity"] else (
+        OrderState.CANCELLED if done else OrderState.PARTIALLY_FILLED)
+    updated = update_order(conn, order["id"], filled_quantity=filled,
+                           filled_value=order["filled_value"] + value, state=state.value)
+    cash_delta = -(value + commission) if side is Side.BUY else value - commission - tax
+    conn.execute("UPDATE paper_accounts SET cash = cash + %s, updated_at = now() WHERE account_id = %s",
+                 (cash_delta, order["account_id"]))
+    _move_shares(conn, order, side, quantity, value)
+    fill = Fill(broker_order_id=broker_order_id(order["id"]), fill_id=fill_id, symbol=order["symbol"],
+                side=side, quantity=quantity, price=price, filled_at=at)
+    return AppliedFill(fill=fill, commission=commission, tax=tax, order=updated)
+
+
+def _move_shares(conn: psycopg.Connection, order: dict[str, Any], side: Side, quantity: int, value: int) -> None:
+    if side is Side.BUY:
+        conn.execute(
+            "INSERT INTO paper_holdings (account_id, user_id, symbol, quantity, book_value)"
+            " VALUES (%s, %s, %s, %s, %s) ON CONFLICT (account_id, symbol) DO UPDATE SET"
+            " quantity = paper_holdings.quantity + EXCLUDED.quantity,"
+            " book_value = paper_holdings.book_value + EXCLUDED.book_value, updated_at = now()",
+            (order["account_id"], order["user_id"], order["symbol"], quantity, value))
+        return
+    # A sale takes its share of the book value, so the average price of the rest is unchanged.
+    conn.execute(
+        "UPDATE paper_holdings SET book_value = CASE WHEN quantity = %s THEN 0"
+        " ELSE book_value - book_value * %s / quantity END,"
+        " quantity = quantity - %s, updated_at = now() WHERE account_id = %s AND symbol = %s",
+        (quantity, quantity, quantity, order["account_id"], order["symbol"]))
+
+
+def fills_of(conn: psycopg.Connection, order_ids: list[int]) -> dict[int, list[Fill]]:
+    rows = conn.execute("SELECT * FROM paper_fills WHERE order_id = ANY(%s) ORDER BY filled_at, fill_id",
+                        (order_ids,)).fetchall()
+    out: dict[int, list[Fill]] = {}
+    for r in rows:
+        out.setdefault(r["order_id"], []).append(Fill(
+            broker_order_id=broker_order_id(r["order_id"]), fill_id=r["fill_id"], symbol=r["symbol"],
+            side=Side(r["side"]), quantity=int(r["quantity"]), price=int(r["price"]), filled_at=r["filled_at"]))
+    return out
+
+
+def to_status(order: dict[str, Any], fills: list[Fill]) -> OrderStatus:
+    filled = int(order["filled_quantity"])
+    return OrderStatus(
+        broker_order_id=broker_order_id(order["id"]), symbol=order["symbol"], side=Side(order["side"]),
+        order_type=OrderType(order["order_type"]), quantity=int(order["quantity"]), price=int(order["price"]),
+        filled_quantity=filled, average_fill_price=int(order["filled_value"]) // filled if filled else 0,
+        state=OrderState(order["state"]), cancelled_quantity=int(order["cancelled_quantity"]),
+        fills=tuple(fills), reason=order["reason"])
+
+
+def statuses(conn: psycopg.Connection, orders: list[dict[str, Any]]) -> list[OrderStatus]:
+    fills = fills_of(conn, [o["id"] for o in orders])
+    return [to_status(o, fills.get(o["id"], [])) for o in orders]
+
+
+def orders_of_day(conn: psycopg.Connection, account_id: str, day: dt.date) -> list[dict[str, Any]]:
+    """Orders placed on `day`, plus older ones still open."""
+    return conn.execute(
+        f"SELECT {_ORDER_COLUMNS} FROM paper_orders WHERE account_id = %s"
+        " AND (trade_date = %s OR state = ANY(%s)) ORDER BY id", (account_id, day, list(OPEN_STATES))).fetchall()

@@ -1,0 +1,1 @@
+"""Notifications: the outbox, and delivery by Telegram, signed webhook and in-app inbox."""

@@ -1,0 +1,254 @@
+"""place-order: validate → claim the idempotency key → risk → record → route to the broker.
+
+Two short transactions around one broker call:
+
+1. claim the key, lock the user and the account's books, check the request and every risk
+   rule, insert the order as `pending_new` with its reservation — commit;
+2. call the broker (never retried: a lost answer makes the order `unknown`);
+3. record the broker's answer (accepted / rejected / unknown, and any immediate fills), store
+   the response under the key — commit — then publish `orders.<event>`.
+
+A second request with the same key waits for the first's stored answer and returns it
+without calling the broker (style.md convention 6).
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from dataclasses import dataclass
+from typing import Any
+
+import psycopg
+
+from autostock import db, risk
+from autostock.brokers.base import OrderRequest, OrderState, OrderType, Side, UnknownOutcome
+from autostock.errors import AppError, BrokerRejected, BrokerUnavailable, Conflict
+from autostock.market import calendar
+from autostock.orders import book, directory, idempotency, lifecycle, pricing, views
+from autostock.orders.desk import AccountTerms, Desk
+from autostock.orders.sync import apply_status
+
+log = logging.getLogger("autostock.orders")
+
+FIELDS = {"account_id": str, "symbol": str, "side": str, "quantity": int, "order_type": str,
+          "type": str, "price": int, "time_in_force": str, "client_order_id": str}
+REQUIRED = ("symbol", "side", "quantity")
+
+
+@dataclass(frozen=True)
+class NewOrder:
+    """A parsed, shape-checked order request."""
+
+    symbol: str
+    side: Side
+    quantity: int
+    order_type: OrderType
+    price: int
+    time_in_force: str
+    account_id: str | None
+    client_order_id: str | None
+
+
+def parse(body: dict[str, Any]) -> NewOrder:
+    """Shape checks that need nothing but the body (400 naming the field)."""
+    from autostock.contract import require_fields
+    data = require_fields(body, {k: FIELDS[k] for k in REQUIRED},
+                          {k: v for k, v in FIELDS.items() if k not in REQUIRED})
+    return NewOrder(
+        symbol=pricing.symbol_of(data["symbol"]),
+        side=pricing.choice(Side, data["side"], "side"),
+        quantity=pricing.positive_quantity(data["quantity"]),
+        order_type=pricing.choice(OrderType, data.get("order_type") or data.get("type") or "limit",
+                                  "order_type"),
+        price=int(data.get("price") or 0),
+        time_in_force=pricing.time_in_force(data.get("time_in_force")),
+        account_id=data.get("account_id"),
+        client_order_id=pricing.client_order_id(data.get("client_order_id")),
+    )
+
+
+@dataclass
+class _Recorded:
+    order: dict[str, Any]
+    account: AccountTerms
+    events: list[lifecycle.OrderEvent]
+
+
+class _NeedsBooks(Exception):
+    """The account has no books yet: open them (asking its broker for the cash) and retry."""
+
+    def __init__(self, account: AccountTerms) -> None:
+        super().__init__(account.id)
+        self.account = account
+
+
+class _NoDefaultAccount(Exception):
+    """The user has no default account yet (identity makes the paper one on first need)."""
+
+
+def place_order(desk: Desk, user_id: str, body: dict[str, Any],
+                idempotency_key: str | None = None) -> tuple[int, dict[str, Any]]:
+    """Place an order for `user_id`; returns (201, order) or the first answer for the key."""
+    order = parse(body)
+    key = pricing.client_order_id(idempotency_key) if idempotency_key else order.client_order_id
+    fingerprint = idempotency.request_hash(body)
+    if key and _replayable(desk, user_id, key, fingerprint):
+        return idempotency.replay(desk.resources.pool, user_id, key, fingerprint)
+    try:
+        recorded = _record_once_ready(desk, user_id, order, key, fingerprint)
+    except psycopg.errors.UniqueViolation as e:
+        if key and e.diag.constraint_name == "idempotency_keys_pkey":
+            return idempotency.replay(desk.resources.pool, user_id, key, fingerprint)
+        raise Conflict("an order with this client_order_id already exists on the account",
+                       code="duplicate_client_order_id") from e
+    _publish(desk, recorded.events)
+    return _route(desk, recorded, key)
+
+
+def _replayable(desk: Desk, user_id: str, key: str, fingerprint: str) -> bool:
+    # A cheap look before any work: a retry of a finished request never touches a lock.
+    with db.tenant(desk.resources.pool, user_id) as conn:
+        return idempotency.check_reuse(conn, user_id, key, fingerprint)
+
+
+def _record_once_ready(desk: Desk, user_id: str, order: NewOrder, key: str | None,
+                       fingerprint: str) -> _Recorded:
+    """Record the order; the first order of a user or an account sets things up once first."""
+    for _ in range(3):
+        try:
+            return _record(desk, user_id, order, key, fingerprint)
+        except _NoDefaultAccount:
+            from autostock import accounts  # identity makes the paper account on first need
+            accounts.default_account(desk.resources, user_id)
+        except _NeedsBooks as e:
+            _open_books(desk, e.account)
+    raise Conflict("the account could not be prepared for trading; retry", code="account_not_ready")
+
+
+def _open_books(desk: Desk, account: AccountTerms) -> None:
+    """Open the account's books at the broker's cash (the first time we trade it)."""
+    broker = desk.broker_for(account)
+    broker.connect()
+    cash = broker.balance().cash
+    with db.tenant(desk.resources.pool, account.user_id) as conn:
+        book.open_book(conn, account.user_id, account.id, cash)
+
+
+def _user(conn: psycopg.Connection, user_id: str, *, lock: bool = False) -> dict[str, Any]:
+    # NO KEY UPDATE: serialises a user's order entries (their daily count) without blocking
+    # the foreign-key checks other transactions make against the users row.
+    row = conn.execute("SELECT id, is_active, can_paper_trade, can_real_trade, daily_trade_limit"
+                       " FROM users WHERE id = %s" + (" FOR NO KEY UPDATE" if lock else ""), (user_id,)).fetchone()
+    if row is None or not row["is_active"]:
+        from autostock.errors import Forbidden
+        raise Forbidden("this user may not trade", code="user_inactive")
+    return {**row, "id": str(row["id"])}
+
+
+def _record(desk: Desk, user_id: str, order: NewOrder, key: str | None, fingerprint: str) -> _Recorded:
+    now = desk.now()
+    with db.tenant(desk.resources.pool, user_id) as conn:
+        if key:
+            idempotency.claim(conn, user_id, key, fingerprint)
+        user = _user(conn, user_id, lock=True)
+        account_id = order.account_id or directory.default_account_id(conn, user_id)
+        if account_id is None:
+            raise _NoDefaultAccount()
+        account = directory.account_terms(conn, user_id, account_id)
+        risk.gate(conn, user, account)
+        instrument = directory.instrument(conn, order.symbol)
+        directory.check_account_usable(account, instrument)
+        if not calendar.is_open(now):
+            raise BrokerRejected(f"KRX is not in its regular session at {now:%Y-%m-%d %H:%M} KST",
+                                 code="market_closed", details={"at": now.isoformat()})
+        priced = pricing.price_order(desk, account, instrument, order.order_type, order.side,
+                                     order.quantity, order.price, on=now.date())
+        books = book.lock(conn, account_id)
+        if books is None:
+            raise _NeedsBooks(account)
+        ticket = risk.Ticket(order.symbol, order.side.value, order.quantity, priced.reserve_price,
+                             priced.reservation)
+        risk.evaluate(conn, user=user, account=account, cash=books.cash, ticket=ticket,
+                      day=now.date(), mark_price=priced.mark_price)
+        row = conn.execute(
+            "INSERT INTO orders (user_id, account_id, client_order_id, symbol, market, side, order_type,"
+            " time_in_force, quantity, price, reserve_price, reserved_cash, reserved_quantity, broker,"
+            " trading_day) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)"
+            f" RETURNING {lifecycle.ORDER_COLUMNS}",  # noqa: S608 - a constant column list
+            (user_id, account_id, order.client_order_id or key or uuid.uuid4().hex, order.symbol,
+             instrument.market, order.side.value, order.order_type.value, order.time_in_force,
+             order.quantity, priced.price, priced.reserve_price, priced.reservation,
+             order.quantity if order.side is Side.SELL else 0, account.broker, now.date())).fetchone()
+        event = lifecycle.record_created(conn, row)
+        if key:
+            idempotency.attach_order(conn, user_id, key, str(row["id"]))
+    return _Recorded(row, account, [event])
+
+
+def _route(desk: Desk, recorded: _Recorded, key: str | None) -> tuple[int, dict[str, Any]]:
+    order, account = recorded.order, recorded.account
+    broker = desk.broker_for(account)
+    request = OrderRequest(symbol=order["symbol"], side=Side(order["side"]), quantity=int(order["quantity"]),
+                           order_type=OrderType(order["order_type"]), price=int(order["price"]),
+                           client_order_id=order["client_order_id"])
+    outcome, detail, status = _send(broker, request)
+    with db.tenant(desk.resources.pool, account.user_id) as conn:
+        book.lock(conn, account.id)
+        current = lifecycle.lock_order(conn, str(order["id"]))
+        current, events = _settle(conn, desk, current, outcome, detail, status)
+        response = views.order(current)
+        if key:
+            idempotency.complete(conn, account.user_id, key, 201, response)
+    _publish(desk, events)
+    return 201, response
+
+
+def _send(broker: Any, request: OrderRequest) -> tuple[str, Any, Any]:
+    """Send once. Returns (outcome, ack or error, status after the ack)."""
+    try:
+        ack = broker.place_order(request)
+    except UnknownOutcome as e:
+        return "unknown", e, None
+    except (BrokerRejected, BrokerUnavailable) as e:
+        # BrokerUnavailable (not UnknownOutcome) means the request never left: safe to reject.
+        return "rejected", e, None
+    except AppError as e:  # the broker refused the request's shape (its own validation)
+        return "rejected", e, None
+    except Exception as e:  # anything else after sending: we cannot know, so we ask later
+        log.exception("order send failed; marking unknown", extra={"error": type(e).__name__})
+        return "unknown", e, None
+    try:
+        status = broker.order_status(ack.broker_order_id)
+    except Exception:  # the ack is what matters; fills arrive by event or reconciliation
+        status = None
+    return "accepted", ack, status
+
+
+def _settle(conn: psycopg.Connection, desk: Desk, order: dict[str, Any], outcome: str, detail: Any,
+            status: Any) -> tuple[dict[str, Any], list[lifecycle.OrderEvent]]:
+    if outcome == "rejected":
+        order, ev = lifecycle.transition(conn, order, OrderState.REJECTED, reserved_cash=0,
+                                         reserved_quantity=0, reject_code=detail.code,
+                                         reject_reason=detail.message[:500],
+                                         data={"code": detail.code})
+        return order, [ev]
+    if outcome == "unknown":
+        order, ev = lifecycle.transition(conn, order, OrderState.UNKNOWN,
+                                         data={"error": getattr(detail, "code", type(detail).__name__)})
+        return order, [ev]
+    if order["state"] != OrderState.PENDING_NEW.value:
+        return order, []  # reconciliation got here first
+    order, ev = lifecycle.transition(conn, order, OrderState.ACCEPTED,
+                                     broker_order_id=detail.broker_order_id,
+                                     accepted_at=lifecycle.NOW)
+    events = [ev]
+    if status is not None:
+        order, more = apply_status(conn, order, status, desk.costs, on=desk.today())
+        events += more
+    return order, events
+
+
+def _publish(desk: Desk, events: list[lifecycle.OrderEvent]) -> None:
+    for ev in events:
+        desk.publish(ev.event, views.event_payload(ev))

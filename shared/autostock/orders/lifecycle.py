@@ -1,0 +1,151 @@
+"""The order state machine: which transitions exist, and the one function that makes them.
+
+    pending_new → accepted → partially_filled → filled
+    pending_new / accepted / partially_filled → pending_cancel → cancelled
+    pending_new → rejected;  open → expired (end of day);  pending_new → unknown (broker timeout)
+    unknown → whatever the broker's records say
+
+Every change writes an `order_events` row in the caller's transaction and returns the event
+so the caller publishes it on NATS `orders.<event>` after the commit.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import psycopg
+from psycopg import sql
+from psycopg.types.json import Jsonb
+
+from autostock.brokers.base import OrderState
+from autostock.errors import Conflict
+from autostock.notify import notices
+
+S = OrderState
+OPEN_STATES = tuple(s.value for s in S if s.is_open)
+FINAL_STATES = tuple(s.value for s in S if not s.is_open)
+
+ALLOWED: dict[S, frozenset[S]] = {
+    S.PENDING_NEW: frozenset({S.ACCEPTED, S.PARTIALLY_FILLED, S.FILLED, S.REJECTED, S.UNKNOWN,
+                              S.PENDING_CANCEL, S.CANCELLED, S.EXPIRED}),
+    S.ACCEPTED: frozenset({S.PARTIALLY_FILLED, S.FILLED, S.PENDING_CANCEL, S.CANCELLED, S.EXPIRED,
+                           S.REJECTED}),
+    S.PARTIALLY_FILLED: frozenset({S.PARTIALLY_FILLED, S.FILLED, S.PENDING_CANCEL, S.CANCELLED,
+                                   S.EXPIRED}),
+    S.PENDING_CANCEL: frozenset({S.CANCELLED, S.PARTIALLY_FILLED, S.FILLED, S.ACCEPTED, S.EXPIRED,
+                                 S.PENDING_CANCEL}),
+    S.UNKNOWN: frozenset({S.ACCEPTED, S.PARTIALLY_FILLED, S.FILLED, S.CANCELLED, S.REJECTED,
+                          S.EXPIRED, S.PENDING_CANCEL}),
+}
+
+# Columns a transition may set besides the state.
+_COLUMNS = frozenset({"filled_quantity", "cancelled_quantity", "filled_value", "average_fill_price",
+                      "fees", "reserved_cash", "reserved_quantity", "broker_order_id", "reject_code",
+                      "reject_reason", "quantity", "price", "reserve_price", "accepted_at",
+                      "closed_at"})
+
+ORDER_COLUMNS = ("id, user_id, account_id, client_order_id, symbol, market, side, order_type,"
+                 " time_in_force, quantity, price, reserve_price, state, filled_quantity,"
+                 " cancelled_quantity, filled_value, average_fill_price, fees, reserved_cash,"
+                 " reserved_quantity, broker, broker_order_id, reject_code, reject_reason,"
+                 " trading_day, created_at, updated_at, accepted_at, closed_at")
+
+
+@dataclass(frozen=True)
+class OrderEvent:
+    """A committed-to-be transition, published after the transaction commits."""
+
+    event: str
+    order: dict[str, Any]
+
+
+def can_move(current: str, target: str) -> bool:
+    if current == target:
+        return current in (S.PARTIALLY_FILLED.value, S.PENDING_CANCEL.value)
+    return S(target) in ALLOWED.get(S(current), frozenset())
+
+
+def lock_order(conn: psycopg.Connection, order_id: str) -> dict[str, Any] | None:
+    return conn.execute(sql.SQL("SELECT {} FROM orders WHERE id = %s FOR UPDATE").format(
+        sql.SQL(ORDER_COLUMNS)), (order_id,)).fetchone()
+
+
+class _Now:
+    """Stands for the database's now() in a column change (one clock for every timestamp)."""
+
+    def __repr__(self) -> str:
+        return "NOW"
+
+
+NOW = _Now()
+
+
+def _assignments(changes: dict[str, Any]) -> tuple[list[sql.Composable], list[Any]]:
+    unknown = set(changes) - _COLUMNS
+    if unknown:
+        raise ValueError(f"not order columns: {sorted(unknown)}")
+    parts: list[sql.Composable] = []
+    values: list[Any] = []
+    for name, value in changes.items():
+        if value is NOW:
+            parts.append(sql.SQL("{} = now()").format(sql.Identifier(name)))
+        else:
+            parts.append(sql.SQL("{} = %s").format(sql.Identifier(name)))
+            values.append(value)
+    return parts, values
+
+
+def _write(conn: psycopg.Connection, order_id: Any, state: str | None, changes: dict[str, Any]) -> dict[str, Any]:
+    parts, values = _assignments(changes)
+    if state is not None:
+        parts.insert(0, sql.SQL("state = %s"))
+        values.insert(0, state)
+    parts.append(sql.SQL("updated_at = now()"))
+    return conn.execute(sql.SQL("UPDATE orders SET {} WHERE id = %s RETURNING {}").format(
+        sql.SQL(", ").join(parts), sql.SQL(ORDER_COLUMNS)), [*values, order_id]).fetchone()
+
+
+def update(conn: psycopg.Connection, order: dict[str, Any], **changes: Any) -> dict[str, Any]:
+    """Change columns of an order without a state change (reservation, fill totals)."""
+    if not changes:
+        return order
+    return _write(conn, order["id"], None, changes)
+
+
+def transition(conn: psycopg.Connection, order: dict[str, Any], target: OrderState | str,
+               *, event: str | None = None, data: dict[str, Any] | None = None,
+               **changes: Any) -> tuple[dict[str, Any], OrderEvent]:
+    """Move `order` (a row locked by the caller) to `target`, recording the event."""
+    target = S(target)
+    current = order["state"]
+    if not can_move(current, target.value):
+        raise Conflict(f"order is {current}; it cannot become {target.value}",
+                       code="invalid_order_transition",
+                       details={"order_id": str(order["id"]), "state": current})
+    if not target.is_open:
+        changes.setdefault("closed_at", NOW)
+    row = _write(conn, order["id"], target.value, changes)
+    name = event or target.value
+    conn.execute("INSERT INTO order_events (user_id, order_id, event, from_state, to_state, data)"
+                 " VALUES (%s, %s, %s, %s, %s, %s)",
+                 (row["user_id"], row["id"], name, current, target.value, Jsonb(data or {})))
+    if target == S.REJECTED:
+        notices.rejected(conn, row)
+    return row, OrderEvent(name, row)
+
+
+def record_created(conn: psycopg.Connection, order: dict[str, Any]) -> OrderEvent:
+    conn.execute("INSERT INTO order_events (user_id, order_id, event, from_state, to_state)"
+                 " VALUES (%s, %s, 'created', NULL, %s)", (order["user_id"], order["id"], order["state"]))
+    return OrderEvent("created", order)
+
+
+def note(conn: psycopg.Connection, order: dict[str, Any], event: str, data: dict[str, Any],
+         **changes: Any) -> tuple[dict[str, Any], list[OrderEvent]]:
+    """Record an event that changes columns but not the state (a late fill on a closed order)."""
+    row = update(conn, order, **changes)
+    conn.execute("INSERT INTO order_events (user_id, order_id, event, from_state, to_state, data)"
+                 " VALUES (%s, %s, %s, %s, %s, %s)",
+                 (row["user_id"], row["id"], event, row["state"], row["state"], Jsonb(data)))
+    return row, [OrderEvent(event, row)]

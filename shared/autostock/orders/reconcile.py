@@ -1,0 +1,144 @@
+"""Reconciliation: ask the broker about orders we are unsure of, and apply what it says.
+
+Runs from market-clock every minute (orders `unknown`, stuck in `pending_new` or
+`pending_cancel`, and working orders whose fills may have come while nobody listened) and
+from the fill listener (`orders.fill` on NATS). An order is never sent again here
+(style.md convention 5): we only read the broker's records.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from typing import Any
+
+from autostock import db
+from autostock.brokers.base import Fill, OrderState, OrderStatus, Side
+from autostock.errors import AppError
+from autostock.orders import book, directory, lifecycle, views
+from autostock.orders.desk import Desk
+from autostock.orders.sync import apply_status
+
+log = logging.getLogger("autostock.orders.reconcile")
+S = OrderState
+
+# pending_new older than this means the process died between recording and sending.
+STALE_PENDING = dt.timedelta(seconds=60)
+# An order the broker never heard of, this long after we recorded it, was never placed.
+NEVER_ARRIVED = dt.timedelta(minutes=5)
+BATCH = 500
+
+
+def _candidates(desk: Desk) -> list[dict[str, Any]]:
+    with db.service(desk.resources.pool) as conn:
+        return conn.execute(
+            "SELECT id, user_id, account_id, broker_order_id, client_order_id, state, created_at,"
+            " now() - created_at AS age FROM orders WHERE state = ANY(%s) ORDER BY (state = 'unknown') DESC, created_at LIMIT %s",
+            (list(lifecycle.OPEN_STATES), BATCH)).fetchall()
+
+
+def broker_view(desk: Desk, order: dict[str, Any]) -> tuple[Any, OrderStatus | None]:
+    """(account, the broker's status of `order`) — status None when the broker has no record."""
+    with db.service(desk.resources.pool) as conn:
+        account = directory.account_by_id(conn, str(order["account_id"]))
+    broker = desk.broker_for(account)
+    if order["broker_order_id"]:
+        return account, broker.order_status(order["broker_order_id"])
+    return account, broker.find_order(order["client_order_id"])
+
+
+def reconcile_order(desk: Desk, order: dict[str, Any]) -> str:
+    """Bring one order in line with the broker; returns its state afterwards."""
+    # Ages come from the database's clock (the desk's clock may be a test's or a replay's).
+    if order["state"] == S.PENDING_NEW.value and order["age"] < STALE_PENDING:
+        return order["state"]  # its place-order request is still running
+    _, status = broker_view(desk, order)
+    user_id = str(order["user_id"])
+    with db.tenant(desk.resources.pool, user_id) as conn:
+        book.lock(conn, str(order["account_id"]))
+        current = lifecycle.lock_order(conn, str(order["id"]))
+        if status is not None:
+            current, events = apply_status(conn, current, status, desk.costs, on=desk.today())
+        elif order["age"] > NEVER_ARRIVED and current["state"] in (
+                S.UNKNOWN.value, S.PENDING_NEW.value):
+            current, ev = lifecycle.transition(
+                conn, current, S.REJECTED, event="rejected", reserved_cash=0, reserved_quantity=0,
+                reject_code="not_at_broker", reject_reason="the broker has no record of this order",
+                data={"source": "reconcile"})
+            events = [ev]
+        else:
+            events = []
+    for ev in events:
+        desk.publish(ev.event, views.event_payload(ev))
+    return current["state"]
+
+
+def reconcile_open_orders(desk: Desk) -> dict[str, int]:
+    """One pass over every open order; a broker that fails is tried again next minute."""
+    counts = {"checked": 0, "changed": 0, "failed": 0}
+    for order in _candidates(desk):
+        counts["checked"] += 1
+        try:
+            if reconcile_order(desk, order) != order["state"]:
+                counts["changed"] += 1
+        except AppError as e:  # one broker's outage must not stop the others
+            counts["failed"] += 1
+            log.warning("reconcile failed", extra={"order_id": str(order["id"]), "error": e.code})
+    return counts
+
+
+def apply_fill_event(desk: Desk, payload: dict[str, Any]) -> dict[str, Any]:
+    """Apply one `orders.fill` message (the paper broker's JSON) to our books; idempotent."""
+    account_id, user_id = str(payload["account_id"]), str(payload["user_id"])
+    with db.tenant(desk.resources.pool, user_id) as conn:
+        row = conn.execute("SELECT id FROM orders WHERE account_id = %s AND (broker_order_id = %s"
+                           " OR client_order_id = %s) ORDER BY broker_order_id NULLS LAST LIMIT 1",
+                           (account_id, payload.get("broker_order_id"), payload.get("client_order_id"))
+                           ).fetchone()
+        if row is None:
+            return {"applied": False, "reason": "no such order"}
+        book.lock(conn, account_id)
+        order = lifecycle.lock_order(conn, str(row["id"]))
+        if not order["broker_order_id"]:
+            order = lifecycle.update(conn, order, broker_order_id=payload["broker_order_id"])
+        events: list[lifecycle.OrderEvent] = []
+        if order["state"] in (S.PENDING_NEW.value, S.UNKNOWN.value):
+            order, first = lifecycle.transition(conn, order, S.ACCEPTED, data={"source": "fill_event"})
+            events.append(first)
+        fill = Fill(broker_order_id=payload["broker_order_id"], fill_id=str(payload["fill_id"]),
+                    symbol=payload["symbol"], side=Side(payload["side"]), quantity=int(payload["quantity"]),
+                    price=int(payload["price"]),
+                    filled_at=dt.datetime.fromisoformat(payload["filled_at"]) if payload.get("filled_at")
+                    else None)
+        before = int(order["filled_quantity"])
+        order, more = book.apply_fill(conn, order, fill, desk.costs, on=desk.today())
+        events += more
+    for ev in events:
+        desk.publish(ev.event, views.event_payload(ev))
+    return {"applied": int(order["filled_quantity"]) > before, "order_id": str(order["id"]),
+            "status": order["state"]}
+
+
+def require_topic(headers: Any, expected: str) -> None:
+    """Internal deliveries (cron and NATS connectors) name their topic; anything else is refused.
+
+    The path they use (/function/<name>) is not published by the gateway's public routes.
+    """
+    from autostock.errors import Forbidden
+    topic = (headers.get("x-topic") or "").strip()
+    if not topic or not topic.endswith(expected):
+        raise Forbidden("this path only takes connector deliveries", code="not_a_connector_call")
+
+
+def on_fill_message(desk: Desk, headers: Any, body: bytes) -> dict[str, Any]:
+    """The NATS connector's `orders.fill` delivery: parse and apply it."""
+    from autostock.contract import parse_json_object
+    from autostock.events import ORDER_FILL
+    require_topic(headers, ORDER_FILL)
+    payload = parse_json_object(body)
+    missing = [k for k in ("account_id", "user_id", "broker_order_id", "fill_id", "symbol", "side",
+                           "quantity", "price") if payload.get(k) in (None, "")]
+    if missing:
+        from autostock.errors import ValidationError
+        raise ValidationError(f"fill message lacks {', '.join(missing)}", code="invalid_fill_message")
+    return apply_fill_event(desk, payload)

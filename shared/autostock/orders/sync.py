@@ -1,0 +1,72 @@
+"""Bringing our record of an order in line with the broker's: the broker's word wins.
+
+Used right after an order is accepted (a marketable order may already be filled), by the
+fill listener, and by market-clock's reconciliation of `unknown` and open orders.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+import psycopg
+
+from autostock.brokers.base import Fill, OrderState, OrderStatus
+from autostock.market.costs import CostModel
+from autostock.orders import book, lifecycle
+
+S = OrderState
+_CLOSED_BY_BROKER = {S.CANCELLED: "cancelled", S.EXPIRED: "expired", S.REJECTED: "rejected"}
+
+
+def _synthetic_fill(order: dict[str, Any], status: OrderStatus) -> Fill | None:
+    """A broker that reports only totals: the missing quantity becomes one fill at the average."""
+    missing = status.filled_quantity - int(order["filled_quantity"])
+    if missing <= 0:
+        return None
+    value = status.average_fill_price * status.filled_quantity - int(order["filled_value"])
+    price = max(1, value // missing)
+    return Fill(broker_order_id=status.broker_order_id,
+                fill_id=f"{status.broker_order_id}:total:{status.filled_quantity}",
+                symbol=order["symbol"], side=order["side"], quantity=missing, price=price)
+
+
+def _new_fills(conn: psycopg.Connection, order: dict[str, Any], status: OrderStatus) -> list[Fill]:
+    """The broker's fills we have not applied. When they do not add up to the broker's total
+    (a broker that reports one cumulative fill whose id changes as it grows, like KIS), the
+    difference becomes one fill at the implied price instead."""
+    known = {r["broker_fill_id"] for r in conn.execute(
+        "SELECT broker_fill_id FROM fills WHERE order_id = %s", (order["id"],)).fetchall()}
+    fresh = [f for f in status.fills if f.fill_id not in known]
+    if int(order["filled_quantity"]) + sum(f.quantity for f in fresh) == status.filled_quantity:
+        return fresh
+    extra = _synthetic_fill(order, status)
+    return [extra] if extra is not None else []
+
+
+def apply_status(conn: psycopg.Connection, order: dict[str, Any], status: OrderStatus,
+                 costs: CostModel, *, on: dt.date,
+                 close: bool = True) -> tuple[dict[str, Any], list[lifecycle.OrderEvent]]:
+    """Apply the broker's view of `order` (locked, book locked): fills first, then the state.
+
+    `close=False` applies fills only (the caller closes the order its own way, e.g. expiry)."""
+    events: list[lifecycle.OrderEvent] = []
+    if not order["broker_order_id"] and status.broker_order_id:
+        order = lifecycle.update(conn, order, broker_order_id=status.broker_order_id)
+    if order["state"] in (S.UNKNOWN.value, S.PENDING_NEW.value) and status.state != S.REJECTED:
+        order, ev = lifecycle.transition(conn, order, S.ACCEPTED, event="accepted",
+                                         data={"source": "broker_status"}, accepted_at=lifecycle.NOW)
+        events.append(ev)
+    for fill in _new_fills(conn, order, status):
+        order, evs = book.apply_fill(conn, order, fill, costs, on=on)
+        events += evs
+    closing = _CLOSED_BY_BROKER.get(status.state)
+    if close and closing and order["state"] in lifecycle.OPEN_STATES:
+        left = int(order["quantity"]) - int(order["filled_quantity"])
+        order, ev = lifecycle.transition(
+            conn, order, status.state, event=closing, data={"source": "broker_status"},
+            cancelled_quantity=left if status.state != S.REJECTED else int(order["cancelled_quantity"]),
+            reserved_cash=0, reserved_quantity=0,
+            reject_reason=status.reason or order["reject_reason"])
+        events.append(ev)
+    return order, events

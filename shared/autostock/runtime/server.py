@@ -1,0 +1,44 @@
+"""gunicorn serving a WSGI app, with gunicorn's own lines in our JSON log format."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from gunicorn.app.base import BaseApplication
+
+LOGCONFIG = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {"json": {"()": "autostock.logs.JsonFormatter"}},
+    "handlers": {"stderr": {"class": "logging.StreamHandler", "formatter": "json", "stream": "ext://sys.stderr"}},
+    "root": {"level": "INFO", "handlers": ["stderr"]},
+    "loggers": {"gunicorn.error": {"level": "INFO", "handlers": ["stderr"], "propagate": False}},
+}
+
+
+class Server(BaseApplication):
+    """The app is built before gunicorn forks its workers, so every handler is imported (and a
+    broken one reported) once, at start-up; connections open in each worker on first use."""
+
+    def __init__(self, app: Any, options: dict[str, Any]) -> None:
+        self.app = app
+        self.options = options
+        super().__init__()
+
+    def load_config(self) -> None:
+        for key, value in self.options.items():
+            self.cfg.set(key, value)
+
+    def load(self) -> Any:
+        return self.app
+
+
+def serve(app: Any, bind: str, workers: int, threads: int = 1, *, access_log: bool = False) -> None:
+    options: dict[str, Any] = {
+        "bind": bind, "workers": workers, "threads": threads,
+        "worker_class": "gthread" if threads > 1 else "sync",
+        "logconfig_dict": LOGCONFIG, "graceful_timeout": 10, "control_socket_disable": True, "timeout": 120, "keepalive": 5,
+    }
+    if access_log:
+        options["accesslog"] = "-"
+    Server(app, options).run()

@@ -1,0 +1,134 @@
+"""orders function: list with filters and cursors, get, cancel (idempotent), modify, positions,
+fills history; and no user ever sees another's."""
+
+from __future__ import annotations
+
+from autostock import db
+from tests.helpers import invoke
+from tests.orders.conftest import books_reconcile, order_body
+
+PATH = "/api/v1/trading/orders"
+
+
+def _place(user, body, **headers):
+    reply = invoke("place-order", "POST", PATH, body, token=user["token"], headers=headers or None)
+    assert reply.status == 201, reply
+    return reply.json
+
+
+def test_cancel_releases_the_reservation_and_is_idempotent(trader, listed, resources):
+    symbol = listed(price=70_000)
+    user = trader()
+    order = _place(user, order_body(symbol, price=65_000))
+    assert order["status"] == "accepted" and order["reserved_cash"] > 0
+    first = invoke("orders", "POST", f"{PATH}/{order['id']}/cancel", token=user["token"])
+    assert first.status == 200 and first.json["status"] == "cancelled", first
+    assert first.json["reserved_cash"] == 0 and first.json["cancelled_quantity"] == 10
+    again = invoke("orders", "POST", f"{PATH}/{order['id']}/cancel", token=user["token"])
+    assert again.status == 200 and again.json["status"] == "cancelled"
+    with db.service(resources.pool) as conn:
+        assert conn.execute("SELECT state FROM paper_orders WHERE account_id = %s",
+                            (user["account_id"],)).fetchone()["state"] == "cancelled"
+    books_reconcile(resources, user["account_id"])
+
+
+def test_cancel_of_a_filled_order_is_409(trader, listed):
+    symbol = listed(price=70_000)
+    user = trader()
+    order = _place(user, order_body(symbol, price=None, order_type="market"))
+    reply = invoke("orders", "POST", f"{PATH}/{order['id']}/cancel", token=user["token"])
+    assert reply.status == 409 and reply.error_code == "order_not_open"
+
+
+def test_modify_reprices_and_reduces(trader, listed, resources):
+    symbol = listed(price=70_000)
+    user = trader()
+    order = _place(user, order_body(symbol, quantity=10, price=65_000))
+    reply = invoke("orders", "PATCH", f"{PATH}/{order['id']}", {"price": 66_000, "quantity": 4},
+                   token=user["token"])
+    assert reply.status == 200, reply
+    assert reply.json["price"] == 66_000 and reply.json["remaining_quantity"] == 4
+    assert reply.json["reserved_cash"] == 4 * 66_000 + 4 * 66_000 * 140_527 // 1_000_000_000
+    bad = invoke("orders", "PATCH", f"{PATH}/{order['id']}", {"quantity": 50}, token=user["token"])
+    assert bad.status == 400 and bad.error_code == "invalid_quantity"
+    off_tick = invoke("orders", "PATCH", f"{PATH}/{order['id']}", {"price": 66_050}, token=user["token"])
+    assert off_tick.status == 400 and off_tick.error_code == "invalid_tick"
+    empty = invoke("orders", "PATCH", f"{PATH}/{order['id']}", {}, token=user["token"])
+    assert empty.status == 400 and empty.error_code == "nothing_to_modify"
+    books_reconcile(resources, user["account_id"])
+
+
+def test_list_filters_and_cursor_pages(trader, listed):
+    symbol = listed(price=70_000)
+    user = trader()
+    ids = [_place(user, order_body(symbol, price=60_000 + 100 * i))["id"] for i in range(5)]
+    filled = _place(user, order_body(symbol, quantity=1, price=None, order_type="market"))
+    seen, cursor = [], None
+    while True:
+        query = {"limit": "2", **({"cursor": cursor} if cursor else {})}
+        page = invoke("orders", "GET", PATH, token=user["token"], query=query).json
+        seen += [o["id"] for o in page["items"]]
+        cursor = page["next_cursor"]
+        if not cursor:
+            break
+    assert seen == [filled["id"], *reversed(ids)]
+    open_only = invoke("orders", "GET", PATH, token=user["token"], query={"status": "open"}).json
+    assert {o["id"] for o in open_only["items"]} == set(ids)
+    by_side = invoke("orders", "GET", PATH, token=user["token"], query={"side": "sell"}).json
+    assert by_side["items"] == []
+    bad = invoke("orders", "GET", PATH, token=user["token"], query={"cursor": "not-a-cursor"})
+    assert bad.status == 400 and bad.error_code == "invalid_cursor"
+    assert invoke("orders", "GET", PATH, token=user["token"], query={"limit": "0"}).status == 400
+
+
+def test_get_shows_events_and_fills_positions_and_history(trader, listed):
+    symbol = listed(price=70_000)
+    user = trader()
+    order = _place(user, order_body(symbol, quantity=3, price=None, order_type="market"))
+    got = invoke("orders", "GET", f"{PATH}/{order['id']}", token=user["token"]).json
+    assert [e["to_state"] for e in got["events"]] == ["pending_new", "accepted", "filled"]
+    assert sum(f["quantity"] for f in got["fills"]) == 3
+    positions = invoke("orders", "GET", "/api/v1/trading/positions", token=user["token"]).json["items"]
+    assert [(p["symbol"], p["quantity"]) for p in positions] == [(symbol, 3)]
+    assert positions[0]["average_cost"] == positions[0]["cost_basis"] // 3
+    history = invoke("orders", "GET", "/api/v1/trading/history", token=user["token"],
+                     query={"symbol": symbol}).json
+    assert [h["order_id"] for h in history["items"]] == [order["id"]]
+
+
+def test_users_never_see_each_others_orders(trader, listed):
+    symbol = listed(price=70_000)
+    alice, bob = trader(), trader()
+    order = _place(alice, order_body(symbol, price=65_000))
+    for method, path in [("GET", f"{PATH}/{order['id']}"), ("POST", f"{PATH}/{order['id']}/cancel")]:
+        reply = invoke("orders", method, path, token=bob["token"])
+        assert reply.status == 404 and reply.error_code == "order_not_found", (method, reply)
+    reply = invoke("orders", "PATCH", f"{PATH}/{order['id']}", {"price": 66_000}, token=bob["token"])
+    assert reply.status == 404
+    assert invoke("orders", "GET", PATH, token=bob["token"]).json["items"] == []
+    assert invoke("orders", "GET", "/api/v1/trading/history", token=bob["token"]).json["items"] == []
+    assert invoke("orders", "GET", f"{PATH}/not-a-uuid", token=bob["token"]).status == 404
+
+
+def test_fill_messages_from_the_paper_broker_are_applied_once(trader, listed, desk, resources, clock):
+    import datetime as dt
+
+    from autostock.brokers.paper import Matcher
+    from autostock.market.quotes import Tick
+    symbol = listed(price=70_000)
+    user = trader()
+    order = _place(user, order_body(symbol, quantity=5, price=69_000))
+    fills = Matcher(resources).on_tick(Tick(symbol, 69_000, 3, clock() + dt.timedelta(seconds=1), seq="x1"))
+    assert len(fills) == 1
+    fill = fills[0].fill
+    message = {"account_id": user["account_id"], "user_id": user["id"], "broker_order_id": fill.broker_order_id,
+               "client_order_id": order["client_order_id"], "fill_id": fill.fill_id, "symbol": symbol,
+               "side": "buy", "quantity": fill.quantity, "price": fill.price,
+               "filled_at": fill.filled_at.isoformat()}
+    headers = {"X-Topic": "orders.fill"}
+    first = invoke("orders", "POST", "/", message, headers=headers)
+    again = invoke("orders", "POST", "/", message, headers=headers)
+    assert first.json["applied"] is True and again.json["applied"] is False
+    assert first.json["status"] == "partially_filled"
+    assert invoke("orders", "POST", "/", message).status == 403, "only the connector delivers"
+    books_reconcile(resources, user["account_id"])
