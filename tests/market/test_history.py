@@ -136,3 +136,10 @@ def test_from_broker_fills_daily_bars_from_the_kis_daily_chart(resources, listed
     assert [(str(r["day"]), r["close"]) for r in stored] == [(r["date"], int(r["close"])) for r in rows]
     with pytest.raises(ValidationError):
         commands.import_bars(res, argparse.Namespace(**{**vars(args), "codes": ""}))
+
+
+def test_make_run_seeds_the_demo_history(settings, resources):
+    from autostock.market import dev
+    from autostock.runtime import extras
+    assert dev.seed_market_data in extras.SEEDS and any(e.name == "stream" for e in extras.EXTRAS)
+    assert dev.seed_market_data(settings).startswith("market data: 8 demo series")
