@@ -39,14 +39,14 @@ def _stored(resources, code, start, end):
 
 
 def test_kiwoom_export_with_korean_headers_imports_exactly_and_twice_changes_nothing(resources, listed, tmp_path):
-    rows = _krx_rows("000660", "2024-01-01", "2024-03-31")
+    rows = _krx_rows("000660", "2010-01-01", "2010-03-31")      # before the demo set, so nothing is there yet
     path = _kiwoom_csv(tmp_path / "A000660.csv", rows, encoding="cp949")
     first = history.import_rows(resources.pool, history.read_file(path, listed))
     assert first["layout"] == "kiwoom" and first["bad_rows"] == 0
     s = first["symbols"]["000660"]
-    assert (s["rows"], s["first"], s["last"], s["inserted"], s["gaps"]) == (len(rows), "2024-01-02", "2024-03-29",
+    assert (s["rows"], s["first"], s["last"], s["inserted"], s["gaps"]) == (len(rows), "2010-01-04", "2010-03-31",
                                                                            len(rows), 0)
-    stored = _stored(resources, "000660", dt.date(2024, 1, 1), dt.date(2024, 3, 31))
+    stored = _stored(resources, "000660", dt.date(2010, 1, 1), dt.date(2010, 3, 31))
     assert [(str(r["day"]), r["open"], r["high"], r["low"], r["close"], r["volume"]) for r in stored] == [
         (r["date"], *(int(r[k]) for k in ("open", "high", "low", "close", "volume"))) for r in rows]
     second = history.import_rows(resources.pool, history.read_file(path, listed))
@@ -70,7 +70,7 @@ def test_sqlite_table_with_code_column(resources, listed, tmp_path):
 
 
 def test_bad_rows_duplicates_and_gaps_are_reported_with_line_numbers(resources, listed, tmp_path):
-    path = tmp_path / "035420.csv"
+    path = tmp_path / "000020.csv"                              # not in the demo set
     path.write_text(
         "date,open,high,low,close,volume\n"
         "2022-01-03,100,110,90,105,10\n"     # line 2 ok
@@ -85,7 +85,7 @@ def test_bad_rows_duplicates_and_gaps_are_reported_with_line_numbers(resources, 
     lines = {b["line"]: b["reason"] for b in report["bad_row_details"]}
     assert set(lines) == {3, 4, 5, 7}
     assert "inconsistent OHLC" in lines[3] and "not a number" in lines[4] and "not a date" in lines[5]
-    assert report["symbols"]["035420"]["gap_dates"] == ["2022-01-04", "2022-01-05", "2022-01-06"]
+    assert report["symbols"]["000020"]["gap_dates"] == ["2022-01-04", "2022-01-05", "2022-01-06"]
     assert "bad line 3" in history.format_report(report)
 
 
@@ -136,3 +136,10 @@ def test_from_broker_fills_daily_bars_from_the_kis_daily_chart(resources, listed
     assert [(str(r["day"]), r["close"]) for r in stored] == [(r["date"], int(r["close"])) for r in rows]
     with pytest.raises(ValidationError):
         commands.import_bars(res, argparse.Namespace(**{**vars(args), "codes": ""}))
+
+
+def test_make_run_seeds_the_demo_history(settings, resources):
+    from autostock.market import dev
+    from autostock.runtime import extras
+    assert dev.seed_market_data in extras.SEEDS and any(e.name == "stream" for e in extras.EXTRAS)
+    assert dev.seed_market_data(settings).startswith("market data: 8 demo series")

@@ -37,8 +37,9 @@ def test_maintain_creates_partitions_ahead_and_drops_old_ticks(resources):
 
 def test_ticks_copy_is_idempotent(resources):
     at = dt.datetime(2031, 4, 1, 9, 0, 1, tzinfo=SEOUL)
-    ticks = [Tick("005930", 70000, 10, at, "10"), Tick("005930", 70100, 5, at, "15"),
-             Tick("005930", 70000, 1, at + dt.timedelta(seconds=1), "16")]
+    # A code no collector test uses: a collector resumes from the newest stored tick of its codes.
+    ticks = [Tick("000040", 70000, 10, at, "10"), Tick("000040", 70100, 5, at, "15"),
+             Tick("000040", 70000, 1, at + dt.timedelta(seconds=1), "16")]
     with db.service(resources.pool) as conn:
         assert storage.copy_ticks(conn, ticks) == 3
     with db.service(resources.pool) as conn:

@@ -47,6 +47,7 @@ PLUGIN_MODULES: list[str] = [
     # ---- identity: demo user seed ----
 
     # ---- others ----
+    "autostock.market.dev",   # market data: demo history seed, /ws/market stream
 
 ]
 
