@@ -178,7 +178,7 @@ def test_a_user_walks_through_the_platform(platform: Platform):
     limit = p.call("POST", "/api/v1/trading/orders", a["token"],
                    {"symbol": "005930", "side": "buy", "quantity": 10, "price": resting, "order_type": "limit"})
     assert limit.status_code == 201, limit.text
-    assert limit.json()["status"] in ("pending", "accepted", "submitted")
+    assert limit.json()["status"] in ("pending_new", "accepted")
     market = p.call("POST", "/api/v1/trading/orders", a["token"],
                     {"symbol": "005930", "side": "buy", "quantity": 3, "order_type": "market"})
     assert market.status_code == 201, market.text
