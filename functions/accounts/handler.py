@@ -46,7 +46,7 @@ def update_account(req: Request) -> tuple[int, dict]:
 def check_account(req: Request) -> tuple[int, dict]:
     require_fields(req.json(), {})
     require_scope(req.principal, "read")
-    return 200, accounts.test_connection(req.resources, req.principal.user_id, req.params["account_id"])
+    return 200, accounts.check_connection(req.resources, req.principal.user_id, req.params["account_id"])
 
 
 @router.route("POST", "/api/v1/trading/accounts/<account_id>/disable")

@@ -158,7 +158,7 @@ def list_accounts(resources: Resources, user_id: str, *, include_inactive: bool 
 
 
 def _fetch(conn: psycopg.Connection, user_id: str, account_id: str, columns: str = _VIEW) -> dict[str, Any]:
-    if not _is_uuid(account_id):
+    if not is_uuid(account_id):
         raise NotFound("no such account", code="account_not_found")
     row = conn.execute(f"SELECT {columns} FROM broker_accounts WHERE id = %s AND user_id = %s"  # noqa: S608
                        " AND deleted_at IS NULL", (account_id, user_id)).fetchone()
@@ -167,7 +167,8 @@ def _fetch(conn: psycopg.Connection, user_id: str, account_id: str, columns: str
     return row
 
 
-def _is_uuid(value: str) -> bool:
+def is_uuid(value: str) -> bool:
+    """True for a UUID in any of its usual spellings (ids in paths are checked before SQL)."""
     return bool(re.fullmatch(r"[0-9a-fA-F]{8}-?([0-9a-fA-F]{4}-?){3}[0-9a-fA-F]{12}", value or ""))
 
 
@@ -250,7 +251,7 @@ def default_account(resources: Resources, user_id: str) -> dict[str, Any]:
         return _view(row)
 
 
-def test_connection(resources: Resources, user_id: str, account_id: str) -> dict[str, Any]:
+def check_connection(resources: Resources, user_id: str, account_id: str) -> dict[str, Any]:
     """Log in to the account's broker with its credentials; the answer never holds a secret."""
     view = get_account(resources, user_id, account_id)
     tester = CONNECTION_TESTERS.get(view["broker"])
@@ -261,8 +262,6 @@ def test_connection(resources: Resources, user_id: str, account_id: str) -> dict
     return {"ok": True, "account_id": account_id, "broker": view["broker"], "is_paper": view["is_paper"]}
 
 
-test_connection.__test__ = False  # type: ignore[attr-defined]  # not a pytest test
-
 
 def rotate_keys(pool: ConnectionPool, settings: Settings) -> int:
     """Re-encrypt every stored secret under the newest key; returns the rows rewritten.
@@ -271,9 +270,9 @@ def rotate_keys(pool: ConnectionPool, settings: Settings) -> int:
     key), and each row is rewritten in its own short transaction.
     """
     keys, count = settings.encryption_keys, 0
-    for table, columns in _ENCRYPTED.items():
+    for table, columns in encrypted_columns(pool).items():
         with db.service(pool) as conn:
-            ids = [r["id"] for r in conn.execute(f"SELECT id FROM {table}").fetchall()]  # noqa: S608 - constant
+            ids = [r["id"] for r in conn.execute(sql.SQL("SELECT id FROM {}").format(sql.Identifier(table))).fetchall()]
         for row_id in ids:
             with db.service(pool) as conn:
                 row = conn.execute(sql.SQL("SELECT {} FROM {} WHERE id = %s FOR UPDATE").format(
@@ -292,9 +291,24 @@ def rotate_keys(pool: ConnectionPool, settings: Settings) -> int:
     return count
 
 
-# Every Fernet-encrypted column in the schema, for rotate_keys.
+# Fernet-encrypted columns named before the `<name>_enc` convention; every `*_enc` column is
+# found in the schema, so other areas' secrets (webhook secrets, ...) rotate too.
 _ENCRYPTED: dict[str, tuple[str, ...]] = {
     "broker_accounts": SECRET_FIELDS,
     "users": ("totp_secret",),
     "api_keys": ("signing_secret",),
 }
+
+
+def encrypted_columns(pool: ConnectionPool) -> dict[str, tuple[str, ...]]:
+    """Every encrypted column by table: the ones above and every `*_enc` text column of a table with `id`."""
+    found = {table: list(columns) for table, columns in _ENCRYPTED.items()}
+    with db.service(pool) as conn:
+        rows = conn.execute(
+            "SELECT c.table_name, c.column_name FROM information_schema.columns c"
+            " WHERE c.table_schema = 'public' AND c.column_name LIKE '%%\\_enc' AND c.data_type = 'text'"
+            " AND EXISTS (SELECT 1 FROM information_schema.columns i WHERE i.table_schema = 'public'"
+            " AND i.table_name = c.table_name AND i.column_name = 'id') ORDER BY 1, 2").fetchall()
+    for row in rows:
+        found.setdefault(row["table_name"], []).append(row["column_name"])
+    return {table: tuple(columns) for table, columns in found.items()}

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
+from typing import Any, NoReturn
 
 import redis
 
@@ -18,25 +19,33 @@ from autostock.errors import RateLimited
 
 KST_OFFSET = 9 * 3600
 
-# Check every window first and count only when all allow, so the check is all-or-nothing.
-_LUA = """
-local retry, which = 0, 0
-for i, key in ipairs(KEYS) do
-  local limit = tonumber(ARGV[2 * i - 1])
-  if limit > 0 and tonumber(redis.call('GET', key) or '0') >= limit then
-    local ttl = redis.call('TTL', key)
-    if ttl < 1 then ttl = 1 end
-    if ttl > retry then retry, which = ttl, i end
+# `admit(first, limits)`: the windows are KEYS[first..]; `limits` holds (limit, ttl) pairs.
+# Every window is checked first and counted only when all allow, so it is all-or-nothing.
+WINDOWS_LUA = """
+local function admit(first, limits)
+  local retry, which = 0, 0
+  for i = first, #KEYS do
+    local limit = limits[2 * (i - first) + 1]
+    if limit > 0 and tonumber(redis.call('GET', KEYS[i]) or '0') >= limit then
+      local ttl = redis.call('TTL', KEYS[i])
+      if ttl < 1 then ttl = 1 end
+      if ttl > retry then retry, which = ttl, i - first + 1 end
+    end
   end
+  if retry > 0 then return {retry, which} end
+  for i = first, #KEYS do
+    if redis.call('INCR', KEYS[i]) == 1 then redis.call('EXPIRE', KEYS[i], limits[2 * (i - first) + 2]) end
+  end
+  return {0, 0}
 end
-if retry > 0 then return {retry, which} end
-for i, key in ipairs(KEYS) do
-  if redis.call('INCR', key) == 1 then redis.call('EXPIRE', key, tonumber(ARGV[2 * i])) end
-end
-return {0, 0}
+"""
+_LUA = WINDOWS_LUA + """
+local limits = {}
+for i, v in ipairs(ARGV) do limits[i] = tonumber(v) end
+return admit(1, limits)
 """
 
-_scripts: dict[int, object] = {}
+_scripts: dict[tuple[int, str], Any] = {}
 
 
 @dataclass(frozen=True)
@@ -61,26 +70,40 @@ def kst_day_window(settings: Settings, subject: str, limit: int, now: float | No
     return Window(settings.redis_key("quota", subject, day), limit, 86400 - shifted % 86400, "daily")
 
 
+def script(client: redis.Redis, source: str) -> Any:
+    """A registered Lua script for this client (EVALSHA, loaded once)."""
+    key = (id(client), source)
+    found = _scripts.get(key)
+    if found is None:
+        found = _scripts[key] = client.register_script(source)
+    return found
+
+
+def refuse(window: Window, retry: int) -> NoReturn:
+    raise RateLimited(f"too many requests ({window.what} limit of {window.limit}); retry after {retry} s",
+                      code="quota_exceeded" if window.what == "daily" else "rate_limited",
+                      retry_after=int(retry), details={"retry_after": int(retry), "limit": window.limit})
+
+
 def hit(client: redis.Redis, *windows: Window) -> None:
     """Count one call in every window, or raise RateLimited (429 + Retry-After) and count none."""
-    script = _scripts.get(id(client))
-    if script is None:
-        script = _scripts[id(client)] = client.register_script(_LUA)
     args: list[int] = []
     for w in windows:
         args += [max(0, w.limit), max(1, w.ttl)]
-    retry, which = script(keys=[w.key for w in windows], args=args)  # type: ignore[operator]
+    retry, which = script(client, _LUA)(keys=[w.key for w in windows], args=args)
     if retry:
-        window = windows[int(which) - 1]
-        raise RateLimited(f"too many requests ({window.what} limit of {window.limit}); retry after {retry} s",
-                          code="quota_exceeded" if window.what == "daily" else "rate_limited",
-                          retry_after=int(retry), details={"retry_after": int(retry), "limit": window.limit})
+        refuse(windows[int(which) - 1], retry)
+
+
+def user_windows(settings: Settings, user_id: str, daily_quota: int, now: float | None = None) -> list[Window]:
+    """The per-user minute limit and the daily API quota (`users.api_calls_limit`)."""
+    return [minute_window(settings, f"user:{user_id}", settings.rate_limit_user_per_minute, now),
+            kst_day_window(settings, f"user:{user_id}", daily_quota, now)]
 
 
 def admit_user(settings: Settings, client: redis.Redis, user_id: str, daily_quota: int) -> None:
     """The per-user minute limit and the daily API quota (`users.api_calls_limit`)."""
-    hit(client, minute_window(settings, f"user:{user_id}", settings.rate_limit_user_per_minute),
-        kst_day_window(settings, f"user:{user_id}", daily_quota))
+    hit(client, *user_windows(settings, user_id, daily_quota))
 
 
 def admit_ip(settings: Settings, client: redis.Redis, ip: str, scope: str = "auth") -> None:

@@ -30,6 +30,7 @@ TASK_MODULES: list[str] = [
     # ---- orders: reconcile, expire, snapshot ----
     "autostock.orders.tasks",
     # ---- strategies (live evaluation) ----
+    "autostock.backtest.live",
     # ---- alerts (outbox re-drive) ----
     "autostock.notify.tasks",
 ]

@@ -91,6 +91,10 @@ def delete_hook(resources: Resources, user_id: str, hook_id: str) -> None:
 
 def calls(resources: Resources, user_id: str, hook_id: str, limit: int = 50) -> list[dict[str, Any]]:
     with db.tenant(resources.pool, user_id) as conn:
+        # Another user's hook is "not found", not an empty list (tests/auth/test_tenancy.py).
+        if conn.execute("SELECT 1 FROM order_hooks WHERE id = %s AND user_id = %s",
+                        (_hook_id(hook_id), user_id)).fetchone() is None:
+            raise NotFound("no such hook", code="hook_not_found")
         rows = conn.execute(
             "SELECT payload_id, outcome, order_id, detail, called_at FROM order_hook_calls"
             " WHERE hook_id = %s AND user_id = %s ORDER BY id DESC LIMIT %s",

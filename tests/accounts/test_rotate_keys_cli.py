@@ -5,6 +5,7 @@ from cryptography.fernet import Fernet
 
 from autostock import accounts, cli, crypto, db
 from autostock.auth import apikeys, twofactor
+from autostock.notify import webhooks
 
 
 def test_rotate_keys_command(resources, user_factory, tmp_path, capsys):
@@ -14,6 +15,7 @@ def test_rotate_keys_command(resources, user_factory, tmp_path, capsys):
     apikeys.create(resources, user["id"], name="signed", scopes=["trade"], signed=True)
     secret = twofactor.setup(resources, user["id"])["secret"]
     twofactor.enable(resources, user["id"], pyotp.TOTP(secret).now())
+    webhooks.create(resources, user["id"], {"url": "https://example.com/rotate"})  # another area's *_enc column
 
     s = resources.settings
     new = Fernet.generate_key().decode()
@@ -40,6 +42,7 @@ def _assert_all_decrypt(resources, new):
             "SELECT signing_secret FROM api_keys WHERE signing_secret IS NOT NULL").fetchall()]
         values += [r["totp_secret"] for r in conn.execute(
             "SELECT totp_secret FROM users WHERE totp_secret IS NOT NULL").fetchall()]
-    assert len(values) >= 6
+        values += [r["secret_enc"] for r in conn.execute("SELECT secret_enc FROM outbound_webhooks").fetchall()]
+    assert len(values) >= 7
     for value in values:
         crypto.decrypt(only_new, value)

@@ -10,7 +10,7 @@ from autostock.logs import JsonFormatter
 from tests.helpers import invoke
 
 SECRETS = {"account_number": "73019284-01", "app_key": "PSleakcheckAPPKEY77", "app_secret": "SECRETleakcheck-9f8e7d6c5b4a",
-           "account_password": "4321"}
+           "account_password": "pw-4321-secret"}
 
 
 class _Capture(logging.Handler):

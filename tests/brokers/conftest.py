@@ -19,9 +19,13 @@ from autostock.brokers.sim.feed import SEOUL as SIM_SEOUL
 from autostock.brokers.sim.feed import ManualClock
 from autostock.brokers.sim.kis import KisApps, KisSim
 from autostock.brokers.sim.kis_ws import KisWebsocketSim
+from autostock.brokers.sim.kiwoom import KiwoomSim
+from autostock.brokers.sim.ls import LsSim
+from autostock.brokers.sim.tr_server import SimApp
 from autostock.config import Settings
 from autostock.market.quotes import SEOUL, StoredQuote, write_quote
 from autostock.resources import Resources
+from tests.brokers.tr_venues import KiwoomEnv, LsEnv
 
 # A Monday in 2025, mid-session: 2025 sell tax 0.15 % (docs/brokers.md §4.4).
 SESSION_TIME = dt.datetime(2025, 6, 16, 10, 0, tzinfo=SEOUL)
@@ -144,3 +148,22 @@ def kis_env(exchange: Exchange, settings: Settings, resources: Resources) -> Ite
     yield KisEnv(exchange, real, paper, ws, local, resources.redis)
     for server in (real, paper, ws):
         server.stop()
+
+
+# ---- LS and Kiwoom (environments in tests/brokers/tr_venues.py) ----
+@pytest.fixture
+def ls_env(exchange: Exchange, settings: Settings, resources: Resources) -> Iterator[LsEnv]:
+    sim = LsSim(exchange, rate=100.0, seed=4).start()
+    yield LsEnv(exchange, sim, settings.with_overrides(ls_url=sim.url), resources.redis)
+    sim.stop()
+
+
+@pytest.fixture
+def kiwoom_env(exchange: Exchange, settings: Settings, resources: Resources) -> Iterator[KiwoomEnv]:
+    apps: dict[str, SimApp] = {}
+    real = KiwoomSim(exchange, apps=apps, rate=100.0, seed=6).start()
+    paper = KiwoomSim(exchange, paper=True, apps=apps, rate=100.0, seed=7).start()
+    local = settings.with_overrides(kiwoom_real_url=real.url, kiwoom_paper_url=paper.url)
+    yield KiwoomEnv(exchange, real, paper, local, resources.redis)
+    real.stop()
+    paper.stop()

@@ -18,6 +18,7 @@ from autostock.brokers.base import (AccountInfo, Balance, Broker, OrderRequest, 
 from autostock.brokers.sim.exchange import Exchange
 from autostock.errors import AuthError, BrokerRejected, NotFound, ValidationError
 from tests.brokers.conftest import KisEnv
+from tests.brokers.tr_venues import KiwoomEnv, LsEnv
 
 
 @dataclasses.dataclass
@@ -31,7 +32,7 @@ class Venue:
     symbol: str = "005930"                     # previous close 70,000, maker depth 3
 
 
-VENUES = ["kis_real_venue", "kis_paper_venue"]
+VENUES = ["kis_real_venue", "kis_paper_venue", "ls_paper_venue", "kiwoom_real_venue", "kiwoom_paper_venue"]
 
 
 def _kis_venue(env: KisEnv, paper: bool) -> Venue:
@@ -51,6 +52,34 @@ def kis_real_venue(kis_env: KisEnv) -> Venue:
 @pytest.fixture
 def kis_paper_venue(kis_env: KisEnv) -> Venue:
     return _kis_venue(kis_env, paper=True)
+
+
+@pytest.fixture
+def ls_paper_venue(ls_env: LsEnv) -> Venue:
+    creds = ls_env.app(paper=True)
+    bad = dataclasses.replace(creds, app_key="PS" + "0" * 32)
+    return Venue(ls_env.broker(creds), ls_env.exchange, creds.account_number, lambda kind: ls_env.sim.faults.arm(kind),
+                 lambda: sum(1 for r in ls_env.sim.requests if r.headers.get("tr_cd") == "CSPAT00601"),
+                 lambda: ls_env.broker(bad))
+
+
+def _kiwoom_venue(env: KiwoomEnv, paper: bool) -> Venue:
+    creds = env.app(paper=paper)
+    sim = env.sim(paper)
+    bad = dataclasses.replace(creds, app_secret="wrong")
+    return Venue(env.broker(creds), env.exchange, creds.account_number, lambda kind: sim.faults.arm(kind),
+                 lambda: sum(1 for r in sim.requests if r.headers.get("api-id") in ("kt10000", "kt10001")),
+                 lambda: env.broker(bad))
+
+
+@pytest.fixture
+def kiwoom_real_venue(kiwoom_env: KiwoomEnv) -> Venue:
+    return _kiwoom_venue(kiwoom_env, paper=False)
+
+
+@pytest.fixture
+def kiwoom_paper_venue(kiwoom_env: KiwoomEnv) -> Venue:
+    return _kiwoom_venue(kiwoom_env, paper=True)
 
 
 @pytest.fixture(params=VENUES)

@@ -18,8 +18,10 @@ import pytest
 from autostock.brokers.base import (AccountInfo, Balance, Broker, OrderRequest, OrderState, OrderStatus,
                                     OrderType, Quote, Side)
 from autostock.errors import BrokerRejected, NotFound
+from tests.brokers.conftest import KisEnv
+from tests.brokers.tr_venues import KiwoomEnv, LsEnv
 
-ADAPTERS = ["paper"]   # kis, ls, kiwoom: add here with their `<name>_harness` fixtures
+ADAPTERS = ["paper", "kis", "kis_paper", "ls", "kiwoom", "kiwoom_paper"]
 
 
 @dataclass
@@ -48,6 +50,47 @@ def paper_harness(paper_factory, set_quote, resources, clock) -> Harness:
         set_quote(symbol, price, bid=bid, ask=ask)
 
     return Harness(broker=paper_factory(cash=10_000_000), symbol=symbol, set_market=set_market, trade=trade)
+
+
+def _kis_harness(env: KisEnv | LsEnv | KiwoomEnv, paper: bool) -> Harness:
+    """A broker on one of the exchange-backed simulators (KIS, LS, Kiwoom)."""
+    symbol = "C" + uuid.uuid4().hex[:5].upper()
+    env.exchange.add_instrument(symbol, 70_000, depth=1_000)
+    broker = env.broker(env.app(paper=paper))
+    broker.connect()
+
+    def set_market(price: int, bid: int, ask: int) -> None:
+        env.exchange.set_market(symbol, price, bid, ask)
+
+    def trade(price: int, volume: int) -> None:
+        env.exchange.trade(symbol, price, volume)
+
+    return Harness(broker=broker, symbol=symbol, set_market=set_market, trade=trade)
+
+
+@pytest.fixture
+def kis_harness(kis_env: KisEnv) -> Harness:
+    return _kis_harness(kis_env, paper=False)
+
+
+@pytest.fixture
+def kis_paper_harness(kis_env: KisEnv) -> Harness:
+    return _kis_harness(kis_env, paper=True)
+
+
+@pytest.fixture
+def ls_harness(ls_env: LsEnv) -> Harness:
+    return _kis_harness(ls_env, paper=True)
+
+
+@pytest.fixture
+def kiwoom_harness(kiwoom_env: KiwoomEnv) -> Harness:
+    return _kis_harness(kiwoom_env, paper=False)
+
+
+@pytest.fixture
+def kiwoom_paper_harness(kiwoom_env: KiwoomEnv) -> Harness:
+    return _kis_harness(kiwoom_env, paper=True)
 
 
 @pytest.fixture(params=ADAPTERS)

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 
 import pytest
 import requests
 
 from autostock.brokers.base import OrderRequest, OrderState, OrderType, Side, UnknownOutcome
+from autostock.brokers.kis import frames
 from autostock.brokers.kis.broker import KisBroker
+from autostock.brokers.kis.stream import KisStream
 from autostock.brokers.sim.exchange import Exchange
 from autostock.errors import AuthError, BrokerRejected, NotFound, ValidationError
 from tests.brokers.conftest import KisEnv
@@ -71,6 +74,7 @@ def test_modify_replaces_the_order_and_quote_and_bars_read(kis_env: KisEnv) -> N
     assert broker.order_status(new.broker_order_id).price == 69_500
     quote = broker.quote(SAMSUNG)
     assert (quote.price, quote.previous_close, quote.upper_limit, quote.lower_limit) == (70_000, 70_000, 91_000, 49_000)
+    assert (quote.bid, quote.ask) == (69_900, 70_100)
     bars = broker.daily_bars(SAMSUNG, dt.date(2025, 6, 1), dt.date(2026, 3, 2))
     assert len(bars) > 100 and bars == sorted(bars, key=lambda b: b.date)
     assert all(dt.date(2025, 6, 1) <= b.date <= dt.date(2026, 3, 2) and b.low <= b.close <= b.high for b in bars)
@@ -84,8 +88,8 @@ def test_paper_account_uses_paper_host_and_tr_ids(kis_env: KisEnv) -> None:
         broker.quote(SAMSUNG)
     real_trs = [r.headers.get("tr_id") for r in kis_env.real.requests if r.path.startswith("/uapi/")]
     paper_trs = [r.headers.get("tr_id") for r in kis_env.paper.requests if r.path.startswith("/uapi/")]
-    assert real_trs == ["TTTC8434R", "TTTC8908R", "TTTC0012U", "FHKST01010100"]
-    assert paper_trs == ["VTTC8434R", "VTTC8908R", "VTTC0012U", "FHKST01010100"]
+    assert real_trs == ["TTTC8434R", "TTTC8908R", "TTTC0012U", "FHKST01010100", "FHKST01010200"]
+    assert paper_trs == ["VTTC8434R", "VTTC8908R", "VTTC0012U", "FHKST01010100", "FHKST01010200"]
     order = next(r for r in kis_env.paper.requests if r.headers.get("tr_id") == "VTTC0012U")
     assert order.method == "POST" and all(k.isupper() and isinstance(v, str) for k, v in order.json().items())
 
@@ -162,3 +166,31 @@ def test_hashkey_is_fetched_and_sent_with_the_order(kis_env: KisEnv) -> None:
     paths = [r.path for r in kis_env.real.requests]
     assert paths.index("/uapi/hashkey") < paths.index("/uapi/domestic-stock/v1/trading/order-cash")
     assert len(kis_env.real.requests[-1].headers["hashkey"]) == 64
+
+
+def test_paging_follows_tr_cont_and_cursors(kis_env: KisEnv) -> None:
+    kis_env.real.page_sizes[("ccld", False)] = 2
+    kis_env.real.page_sizes[("balance", False)] = 1
+    creds = kis_env.app()
+    kis_env.exchange.give_shares(creds.account_number, "000660", 3, 190_000)
+    broker = kis_env.broker(creds)
+    for price in (69_000, 68_900, 68_800, 68_700, 68_600):
+        broker.place_order(OrderRequest(SAMSUNG, Side.BUY, 1, OrderType.LIMIT, price))
+    broker.place_order(OrderRequest(SAMSUNG, Side.BUY, 1, OrderType.LIMIT, 70_100))   # fills: a 2nd position
+    assert [o.price for o in broker.orders_today()] == [69_000, 68_900, 68_800, 68_700, 68_600, 70_100]
+    pages = [r for r in kis_env.real.requests if r.path.endswith("inquire-daily-ccld")]
+    assert [r.headers.get("tr_cont", "") for r in pages] == ["", "N", "N"]
+    assert pages[1].query["CTX_AREA_NK100"] == "2"
+    assert {p.symbol for p in broker.positions()} == {"000660", SAMSUNG}
+
+
+def test_approval_key_opens_the_realtime_stream(kis_env: KisEnv) -> None:
+    broker = kis_env.broker(kis_env.app())
+    key = broker.approval_key()
+    assert len(key) == 36 and kis_env.real.requests[-1].json()["secretkey"] == broker.credentials.app_secret
+
+    async def run() -> str:
+        async with KisStream(kis_env.settings.kis_ws_url, key) as stream:
+            return (await stream.subscribe(frames.TRADE_TR, SAMSUNG))["msg_cd"]
+
+    assert asyncio.run(run()) == "OPSP0000"

@@ -5,6 +5,8 @@ from __future__ import annotations
 import asyncio
 
 import pytest
+import websockets.sync.client as ws_client
+from websockets.exceptions import ConnectionClosed
 
 from autostock.brokers.kis import frames
 from autostock.brokers.kis.stream import KisStream, StreamEvent
@@ -110,5 +112,18 @@ def test_session_rules_one_per_appkey_limits_and_unsubscribe(exchange: Exchange)
                         await s3.subscribe(frames.TRADE_TR, "000660")
         asyncio.run(run())
         eventually(lambda: sim.connection_count == 0 and sim.subscriptions() == set())
+    finally:
+        sim.stop()
+
+
+def test_clients_that_never_echo_pingpong_are_dropped(exchange: Exchange) -> None:
+    sim = KisWebsocketSim(exchange, ping_interval=0.05, missed_pings=2).start()
+    try:
+        with ws_client.connect(sim.url) as silent:
+            eventually(lambda: sim.connection_count == 1)
+            with pytest.raises(ConnectionClosed):
+                for _ in range(100):
+                    assert '"PINGPONG"' in silent.recv(timeout=5)   # reads pings, never answers
+        eventually(lambda: sim.connection_count == 0)
     finally:
         sim.stop()

@@ -68,3 +68,14 @@ def test_bars_upsert_counts_and_app_role_reads_only(resources, user_factory):
 def test_bad_table_name_is_refused(resources):
     with db.service(resources.pool) as conn, pytest.raises(ValueError):
         storage.ensure_partitions(conn, "users", dt.date(2031, 1, 1), dt.date(2031, 1, 2))
+
+
+def test_hypertables_with_compression_where_timescaledb_exists(resources):
+    with db.service(resources.pool) as conn:
+        if not storage.has_timescale(conn):
+            pytest.skip("TimescaleDB is not installed here; the native partitions above are in use")
+        tables = {r["hypertable_name"] for r in conn.execute(
+            "SELECT hypertable_name FROM timescaledb_information.hypertables")}
+        jobs = {r["proc_name"] for r in conn.execute("SELECT proc_name FROM timescaledb_information.jobs")}
+    assert {"ticks", "bars_1m", "bars_1d"} <= tables
+    assert {"policy_compression", "policy_retention"} <= jobs

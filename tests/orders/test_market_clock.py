@@ -52,8 +52,9 @@ def test_day_orders_expire_at_the_close_and_release_their_reservation(trader, li
     got = invoke("orders", "GET", f"{PATH}/{order['id']}", token=user["token"]).json
     assert got["status"] == "expired" and got["reserved_cash"] == 0
     with db.service(resources.pool) as conn:
-        assert conn.execute("SELECT state FROM paper_orders WHERE account_id = %s",
-                            (user["account_id"],)).fetchone()["state"] == "cancelled"
+        state = conn.execute("SELECT state FROM paper_orders WHERE account_id = %s",
+                             (user["account_id"],)).fetchone()["state"]
+    assert state in ("cancelled", "expired"), "the broker no longer works it either"
     books_reconcile(resources, user["account_id"])
 
 

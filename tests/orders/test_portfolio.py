@@ -72,13 +72,14 @@ def test_performance_from_snapshots_with_benchmark(trader, resources, user_facto
             conn.execute("INSERT INTO equity_snapshots (user_id, account_id, day, cash, holdings_value, equity)"
                          " VALUES (%s, %s, %s, %s, 0, %s)", (user["id"], user["account_id"], day, equity, equity))
         conn.execute("SELECT market_ensure_partitions('bars_1d', '2025-01-01', '2025-12-31')")
-        conn.execute("INSERT INTO symbols (code, name_ko, market, price_scale) VALUES ('KOSPI', '코스피', 'INDEX', 100)"
-                     " ON CONFLICT DO NOTHING")
+        index = "IDX" + user["id"][:6].upper().replace("-", "0")
+        conn.execute("INSERT INTO symbols (code, name_ko, market, price_scale) VALUES (%s, 'test index', 'INDEX', 100)",
+                     (index,))
         for day, close in zip(days, [270_000, 272_000, 268_000, 275_400]):
             conn.execute("INSERT INTO bars_1d (code, day, open, high, low, close, volume) VALUES"
-                         " ('KOSPI', %s, %s, %s, %s, %s, 0) ON CONFLICT DO NOTHING", (day, close, close, close, close))
+                         " (%s, %s, %s, %s, %s, %s, 0)", (index, day, close, close, close, close))
     reply = invoke("portfolio", "GET", "/api/v1/portfolio/performance", token=user["token"],
-                   query={"account_id": user["account_id"]})
+                   query={"account_id": user["account_id"], "benchmark": index})
     assert reply.status == 200, reply
     p = reply.json
     assert [c["equity"] for c in p["equity_curve"]] == equities

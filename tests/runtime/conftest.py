@@ -36,7 +36,7 @@ FUNCTIONS = {
     "hello": {"com.autostock.routes": "/api/v1/hello"},
     "things": {"com.autostock.routes": "/api/v1/things"},
     "placer": {"com.autostock.routes": "POST /api/v1/things"},
-    "hooks": {"com.autostock.routes": "POST /api/v1/hooks/*"},
+    "hooks": {"com.autostock.routes": "POST /api/v1/hooks"},
     "ticker": {"topic": "cron-function", "schedule": "*/5 * * * *"},
     "listener": {"topic": "rt.events,rt.more.>"},
 }
@@ -45,13 +45,13 @@ FUNCTIONS = {
 def write_stack(root: Path, functions: dict[str, dict[str, str]], handler_code: str = RECORDER) -> Path:
     spec = {"version": "1.0", "provider": {"name": "openfaas", "gateway": "${OPENFAAS_URL:-http://127.0.0.1:8080}"},
             "functions": {}}
-    for name, annotations in functions.items():
+    for name, notes in functions.items():
         folder = root / "functions" / name.replace("-", "_")
         folder.mkdir(parents=True, exist_ok=True)
         (folder / "handler.py").write_text(handler_code)
         spec["functions"][name] = {"lang": "autostock-python", "handler": f"./functions/{folder.name}",
                                    "image": "${REGISTRY:-127.0.0.1:5000}/t-" + name + ":dev",
-                                   "annotations": annotations}
+                                   "annotations": notes}
     path = root / "stack.yml"
     path.write_text(json.dumps(spec, indent=1))  # JSON is YAML
     return path

@@ -30,9 +30,9 @@ def test_function_form_calls_the_named_function_with_the_sub_path(gateway, test_
     ("GET", "/api/v1/hello/deeper/still", "hello"),
     ("GET", "/api/v1/things", "things"),
     ("POST", "/api/v1/things", "placer"),           # method + exact path beats the prefix
-    ("POST", "/api/v1/things/7/cancel", "things"),  # ... but only on that exact path
+    ("POST", "/api/v1/things/7/cancel", "things"),  # ... below it the route without method wins
     ("DELETE", "/api/v1/things/7", "things"),
-    ("POST", "/api/v1/hooks/orders/abc", "hooks"),  # `/*` makes a method route a prefix
+    ("POST", "/api/v1/hooks/orders/abc", "hooks"),  # a method route is a prefix too
 ])
 def test_public_routes_reach_the_most_specific_function(gateway, method, path, function):
     r = requests.request(method, gateway + path, timeout=5)
@@ -46,18 +46,22 @@ def test_unknown_routes_and_functions_are_404_in_the_error_shape(gateway):
         assert r.status_code == 404
         assert r.json()["error"]["code"] in ("route_not_found", "function_not_found")
         assert r.json()["error"]["request_id"] == r.headers["X-Call-Id"]
-    assert requests.post(f"{gateway}/api/v1/hooks", timeout=5).status_code == 200  # exact path of `/*`
+    assert requests.post(f"{gateway}/api/v1/hooks", timeout=5).status_code == 200
     assert requests.get(f"{gateway}/api/v1/hooks/x", timeout=5).status_code == 404   # GET is not declared
 
 
 def test_route_table_prefers_longer_paths_then_methods():
     routes = stack.parse_routes("a", "/api/v1/x") + stack.parse_routes("b", "/api/v1/x/y") \
-        + stack.parse_routes("c", "PUT /api/v1/x/y")
+        + stack.parse_routes("c", "PUT /api/v1/x/y") + stack.parse_routes("d", "POST /api/v1/x/*")
     table = RouteTable(list(routes))
     assert table.resolve("GET", "/api/v1/x/z") == "a"
     assert table.resolve("GET", "/api/v1/x/y/1") == "b"
     assert table.resolve("PUT", "/api/v1/x/y") == "c"
-    assert table.resolve("PUT", "/api/v1/x/y/1") == "b"
+    assert table.resolve("PUT", "/api/v1/x/y/") == "c"
+    assert table.resolve("PUT", "/api/v1/x/y/1") == "b"   # below its path, the plain route wins
+    assert table.resolve("POST", "/api/v1/x") == "d"
+    assert table.resolve("POST", "/api/v1/x/q") == "a"
+    assert table.resolve("POST", "/api/v1/x/y/q") == "b"  # the longer path first
     assert table.resolve("GET", "/api/v1/xy") is None
 
 

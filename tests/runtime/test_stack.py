@@ -111,8 +111,7 @@ def test_gateway_config_lists_every_route(project_stack, tmp_path):
     text = nginx.render(project_stack)
     for route in project_stack.routes():
         assert f"location = {route.path} {{" in text
-        if route.prefix:
-            assert f"location ^~ {route.path}/ {{" in text
+        assert f"location ^~ {route.path}/ {{" in text
         assert f'"{route.function}"' in text
 
 

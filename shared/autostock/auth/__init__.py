@@ -11,7 +11,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from autostock import ratelimit
 from autostock.auth import apikeys, signing, standing
 from autostock.auth.tokens import (Principal, decode_access_token, issue_access_token, principal_from_claims,
                                    revocation_keys)
@@ -50,24 +49,22 @@ def authenticate(resources: Resources, event: Any) -> Principal:
     raw_key = api_key_from(event)
     if raw_key:
         key = apikeys.verify(resources, raw_key)
-        user_id, claimed, revoked = str(key["user_id"]), set(key["scopes"]), False
-        if "trade" in claimed:
-            claimed |= {"paper", "real"}  # narrowed to what the user may do just below
-        current, _ = standing.load(resources, user_id)
         if key["signing_secret"] and event.method not in signing.SAFE_METHODS:
             signing.verify(settings, resources.redis, key["signing_secret"], event)
-        base = Principal(user_id=user_id, scopes=frozenset(), via="api_key", api_key_id=str(key["id"]))
+        claimed = set(key["scopes"])
+        if "trade" in claimed:
+            claimed |= {"paper", "real"}  # narrowed to what the user may do just below
+        base = Principal(user_id=str(key["user_id"]), scopes=frozenset(), via="api_key", api_key_id=str(key["id"]))
+        marks: list[str] = []
     else:
         claims = decode_access_token(settings, bearer_token(event))
-        current, marks = standing.load(resources, claims["sub"], *revocation_keys(settings, claims))
-        revoked = any(marks)
         base = principal_from_claims(claims)
-        claimed = set(base.scopes)
+        claimed, marks = set(base.scopes), revocation_keys(settings, claims)
+    current, revoked = standing.admit(resources, base.user_id, marks)
     if revoked:
         raise AuthError("access token has been revoked", code="token_revoked")
     if current is None or not current.active:
         raise AuthError("this user is disabled", code="user_inactive")
-    ratelimit.admit_user(settings, resources.redis, current.user_id, current.api_calls_limit)
     return Principal(user_id=current.user_id, scopes=frozenset(claimed) & current.scopes, jti=base.jti,
                      expires_at=base.expires_at, via=base.via, session_id=base.session_id,
                      api_key_id=base.api_key_id,

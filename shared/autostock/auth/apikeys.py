@@ -14,6 +14,7 @@ import secrets
 from typing import Any
 
 from autostock import audit, crypto, db
+from autostock.accounts import is_uuid
 from autostock.errors import AuthError, NotFound, ValidationError
 from autostock.resources import Resources
 
@@ -76,8 +77,7 @@ def list_keys(resources: Resources, user_id: str) -> list[dict[str, Any]]:
 
 
 def revoke(resources: Resources, user_id: str, key_id: str, *, ip: str | None = None) -> None:
-    from autostock.accounts import _is_uuid  # one uuid check for every id in a path
-    if not _is_uuid(key_id):
+    if not is_uuid(key_id):
         raise NotFound("no such API key", code="api_key_not_found")
     with db.tenant(resources.pool, user_id) as conn:
         row = conn.execute("UPDATE api_keys SET revoked_at = now() WHERE id = %s AND user_id = %s"

@@ -76,6 +76,7 @@ def login(resources: Resources, *, username: str, password: str, ip: str, totp_c
         if passed == "recovery_code":
             audit.record(conn, audit.Event.RECOVERY_CODE_USED, str(user["id"]), ip=ip)
         audit.record(conn, audit.Event.LOGIN, str(user["id"]), ip=ip, details={"second_factor": passed})
+    standing.forget(resources, str(user["id"]))  # last_login_at is part of the cached profile
     return tokens
 
 

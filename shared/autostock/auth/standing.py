@@ -1,22 +1,29 @@
 """A user's current standing: active or not, the scopes their permissions give, their IP
-allowlist and daily quota. Cached briefly in Redis so authenticating a call costs one round
-trip; every change of permissions or settings drops the cache (`forget`), so it takes effect
-at the next call, not at the next login.
+allowlist and daily quota. Cached briefly in Redis; every change of permissions or settings
+drops the cache (`forget`), so it takes effect at the next call, not at the next login.
+
+`admit` is what authenticating a call costs: one Redis round trip (one Lua script) reads the
+cached standing, checks the token's revocation marks and counts the call against the user's
+minute limit and daily quota — only for a live token of an active user.
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import ipaddress
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
-from autostock import db
+from autostock import db, ratelimit
 from autostock.errors import ValidationError
 from autostock.resources import Resources
 
 CACHE_SECONDS = 30
-_COLUMNS = "id, is_active, is_admin, can_paper_trade, can_real_trade, api_calls_limit, ip_allowlist"
+# What a user sees of themselves (/auth/me, /users/profile); cached with the standing.
+PROFILE_COLUMNS = ("id, email, username, display_name, is_active, is_verified, is_admin, can_paper_trade,"
+                   " can_real_trade, daily_trade_limit, api_calls_limit, totp_enabled, last_login_at, created_at,"
+                   " language, timezone, preferences, ip_allowlist")
 
 
 @dataclass(frozen=True)
@@ -26,6 +33,7 @@ class Standing:
     scopes: frozenset[str]
     ip_allowlist: tuple[str, ...] = ()
     api_calls_limit: int = 0
+    profile: dict[str, Any] = field(default_factory=dict, compare=False)
 
 
 def scopes_for(row: dict[str, Any]) -> frozenset[str]:
@@ -43,11 +51,67 @@ def scopes_for(row: dict[str, Any]) -> frozenset[str]:
 def from_row(row: dict[str, Any]) -> Standing:
     return Standing(user_id=str(row["id"]), active=bool(row["is_active"]), scopes=scopes_for(row),
                     ip_allowlist=tuple(row.get("ip_allowlist") or ()),
-                    api_calls_limit=int(row["api_calls_limit"]))
+                    api_calls_limit=int(row["api_calls_limit"]), profile=public_view(row))
+
+
+def public_view(row: dict[str, Any]) -> dict[str, Any]:
+    """A users row as JSON-ready values (ids and times as strings)."""
+    out = dict(row)
+    if "id" in out:
+        out["id"] = str(out["id"])
+    for key, value in out.items():
+        if isinstance(value, dt.datetime):
+            out[key] = value.isoformat()
+    return out
 
 
 def _cache_key(resources: Resources, user_id: str) -> str:
     return resources.settings.redis_key("standing", user_id)
+
+
+def _decode(cached: str) -> Standing | None:
+    data = json.loads(cached)
+    if not data:
+        return None
+    return Standing(**{**data, "scopes": frozenset(data["scopes"]), "ip_allowlist": tuple(data["ip_allowlist"])})
+
+
+_ADMIT = ratelimit.WINDOWS_LUA + """
+local cached = redis.call('GET', KEYS[1])
+if not cached then return {-1} end
+local marks = tonumber(ARGV[1])
+for i = 2, 1 + marks do
+  if redis.call('EXISTS', KEYS[i]) == 1 then return {-2, cached} end
+end
+local data = cjson.decode(cached)
+if data['active'] ~= true then return {-3, cached} end
+local limits = {tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(data['api_calls_limit']), tonumber(ARGV[4])}
+local res = admit(2 + marks, limits)
+return {res[1], res[2], cached}
+"""
+
+
+def admit(resources: Resources, user_id: str, marks: list[str]) -> tuple[Standing | None, bool]:
+    """(standing, revoked) for a call by `user_id` whose token is revoked by any of `marks`;
+    counts the call (RateLimited past a limit) when the token is live and the user active."""
+    settings, client = resources.settings, resources.redis
+    minute, day = ratelimit.user_windows(settings, user_id, 0)
+    keys = [_cache_key(resources, user_id), *marks, minute.key, day.key]
+    args = [len(marks), minute.limit, minute.ttl, day.ttl]
+    run = ratelimit.script(client, _ADMIT)
+    result = run(keys=keys, args=args)
+    if result[0] == -1:  # not cached: read the database once, then admit
+        load(resources, user_id)
+        result = run(keys=keys, args=args)
+        if result[0] == -1:
+            raise RuntimeError("standing cache vanished")  # only if Redis evicts within microseconds
+    current = _decode(result[-1])
+    if result[0] == -2:
+        return current, True
+    if result[0] > 0 and current is not None:
+        windows = [minute, ratelimit.kst_day_window(settings, f"user:{user_id}", current.api_calls_limit)]
+        ratelimit.refuse(windows[int(result[1]) - 1], int(result[0]))
+    return current, False
 
 
 def load(resources: Resources, user_id: str, *also: str) -> tuple[Standing | None, list[Any]]:
@@ -56,16 +120,21 @@ def load(resources: Resources, user_id: str, *also: str) -> tuple[Standing | Non
     key = _cache_key(resources, user_id)
     cached, *others = resources.redis.mget([key, *also])
     if cached is not None:
-        data = json.loads(cached)
-        return (Standing(**{**data, "scopes": frozenset(data["scopes"]), "ip_allowlist": tuple(data["ip_allowlist"])})
-                if data else None), others
+        return _decode(cached), others
     with db.service(resources.pool) as conn:
-        row = conn.execute(f"SELECT {_COLUMNS} FROM users WHERE id = %s", (user_id,)).fetchone()  # noqa: S608
+        row = conn.execute(f"SELECT {PROFILE_COLUMNS} FROM users WHERE id = %s", (user_id,)).fetchone()  # noqa: S608
     standing = from_row(row) if row else None
     payload = {} if standing is None else {**standing.__dict__, "scopes": sorted(standing.scopes),
                                            "ip_allowlist": list(standing.ip_allowlist)}
     resources.redis.set(key, json.dumps(payload), ex=CACHE_SECONDS)
     return standing, others
+
+
+def profile(resources: Resources, user_id: str) -> tuple[dict[str, Any] | None, int]:
+    """The user's profile (from the cache when there) and today's API calls, in one round trip."""
+    day = ratelimit.kst_day_window(resources.settings, f"user:{user_id}", 0)
+    current, (usage,) = load(resources, user_id, day.key)
+    return (current.profile if current else None), int(usage or 0)
 
 
 def forget(resources: Resources, user_id: str) -> None:

@@ -21,7 +21,7 @@ import qrcode
 import qrcode.image.pure
 
 from autostock import audit, crypto, db
-from autostock.auth import passwords
+from autostock.auth import passwords, standing
 from autostock.config import Settings
 from autostock.errors import AuthError, Conflict, ValidationError
 from autostock.resources import Resources
@@ -104,6 +104,7 @@ def enable(resources: Resources, user_id: str, code: str, *, ip: str | None = No
             cur.executemany("INSERT INTO recovery_codes (user_id, code_hash) VALUES (%s, %s)",
                             [(user_id, _hash(c)) for c in codes])
         audit.record(conn, audit.Event.TOTP_ENABLED, user_id, ip=ip)
+    standing.forget(resources, user_id)
     return {"enabled": True, "recovery_codes": codes}
 
 
@@ -123,6 +124,7 @@ def disable(resources: Resources, user_id: str, password: str, code: str, *, ip:
                      " updated_at = now() WHERE id = %s", (user_id,))
         conn.execute("DELETE FROM recovery_codes WHERE user_id = %s", (user_id,))
         audit.record(conn, audit.Event.TOTP_DISABLED, user_id, ip=ip)
+    standing.forget(resources, user_id)
     return {"enabled": False}
 
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import datetime as dt
 import re
 import uuid
 from typing import Any
@@ -26,16 +25,6 @@ PERMISSIONS = {"is_active": bool, "is_verified": bool, "is_admin": bool, "can_pa
                "can_real_trade": bool, "daily_trade_limit": int, "api_calls_limit": int}
 
 
-def _view(row: dict[str, Any]) -> dict[str, Any]:
-    out = dict(row)
-    if "id" in out:
-        out["id"] = str(out["id"])
-    for key, value in out.items():
-        if isinstance(value, dt.datetime):
-            out[key] = value.isoformat()
-    return out
-
-
 def register(resources: Resources, *, email: str, username: str, password: str, ip: str) -> dict[str, Any]:
     """A new user with the default permissions and a paper account; 409 on a taken name or email."""
     ratelimit.admit_ip(resources.settings, resources.redis, ip, "register")
@@ -55,17 +44,15 @@ def register(resources: Resources, *, email: str, username: str, password: str, 
             audit.record(conn, audit.Event.REGISTERED, str(row["id"]), ip=ip)
     except psycopg.errors.UniqueViolation as e:
         raise Conflict("that username or email is already registered", code="user_exists") from e
-    return _view(row)
+    return standing.public_view(row)
 
 
 def profile(resources: Resources, user_id: str) -> dict[str, Any]:
-    with db.tenant(resources.pool, user_id) as conn:
-        row = conn.execute(f"SELECT {_PROFILE}, {_SETTINGS} FROM users WHERE id = %s", (user_id,)).fetchone()  # noqa: S608
-    if row is None:
+    """Profile, permissions and settings (cached with the user's standing) and today's API calls."""
+    found, usage = standing.profile(resources, user_id)
+    if found is None:
         raise NotFound("no such user", code="user_not_found")
-    out = _view(row)
-    out["api_calls_today"] = ratelimit.usage_today(resources.settings, resources.redis, user_id)
-    return out
+    return {**found, "api_calls_today": usage}
 
 
 def update_profile(resources: Resources, user_id: str, *, ip: str | None = None, **changes: Any) -> dict[str, Any]:
@@ -95,8 +82,7 @@ def update_settings(resources: Resources, user_id: str, *, ip: str | None = None
         if len(str(changes["preferences"])) > 4096:
             raise ValidationError("preferences must stay under 4 KiB")
         changes["preferences"] = Jsonb(changes["preferences"])
-    _update(resources, user_id, changes, ip)
-    standing.forget(resources, user_id)  # the IP allowlist applies from the next call
+    _update(resources, user_id, changes, ip)  # drops the cached standing: applies from the next call
     return settings_of(resources, user_id)
 
 
@@ -111,6 +97,7 @@ def _update(resources: Resources, user_id: str, changes: dict[str, Any], ip: str
             audit.record(conn, audit.Event.SETTINGS_CHANGED, user_id, ip=ip, details={"fields": sorted(changes)})
     except psycopg.errors.UniqueViolation as e:
         raise Conflict("that email is already registered", code="user_exists") from e
+    standing.forget(resources, user_id)
 
 
 def language(resources: Resources, user_id: str) -> str:
@@ -139,7 +126,7 @@ def list_users(resources: Resources, *, limit: int = 100, offset: int = 0) -> li
     with db.service(resources.pool) as conn:
         rows = conn.execute(f"SELECT {_PROFILE} FROM users ORDER BY created_at LIMIT %s OFFSET %s",  # noqa: S608
                             (max(1, min(limit, 500)), max(0, offset))).fetchall()
-    return [_view(r) for r in rows]
+    return [standing.public_view(r) for r in rows]
 
 
 def set_permissions(resources: Resources, admin_id: str, user_id: str, *, ip: str | None = None,
@@ -168,7 +155,7 @@ def set_permissions(resources: Resources, admin_id: str, user_id: str, *, ip: st
                      details={k: {"from": before[k], "to": v} for k, v in changes.items()})
         after = conn.execute(f"SELECT {_PROFILE} FROM users WHERE id = %s", (user_id,)).fetchone()  # noqa: S608
     standing.forget(resources, user_id)
-    return _view(after)
+    return standing.public_view(after)
 
 
 def create_admin(resources: Resources, *, email: str, username: str, password: str) -> dict[str, Any]:

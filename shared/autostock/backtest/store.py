@@ -21,11 +21,12 @@ LIST_COLUMNS = ("id, kind, status, progress, strategy, symbols, summary, error, 
 FINAL = ("done", "failed", "cancelled")
 
 
-def check_id(value: str) -> str:
+def check_id(value: str, what: str = "backtest result", code: str = "result_not_found") -> str:
+    """A path id as a UUID; anything else is simply not found (never a 500)."""
     try:
         return str(UUID(value))
     except (ValueError, TypeError) as e:
-        raise NotFound("no such backtest result", code="result_not_found") from e
+        raise NotFound(f"no such {what}", code=code) from e
 
 
 def _public(row: dict[str, Any]) -> dict[str, Any]:

@@ -89,41 +89,47 @@ class Collector:
         self._last_seen: dict[str, tuple[str, int]] = {}      # code → (YYYYMMDD, cum volume)
         self._ticks: list[Tick] = []
         self._bars: list[storage.MinuteBar] = []
-        self._quotes: dict[str, StoredQuote] = {}
+        self._quotes: dict[str, tuple[frames.TradeTick, dt.datetime]] = {}
         self._subjects: dict[str, str] = {}
-        self._times: dict[str, dt.datetime] = {}
+        self._times: dict[str, tuple[dt.datetime, str]] = {}
         self._rate = (time.monotonic(), 0, 0.0)                 # (since, ticks then, ticks/s)
         self._stop = asyncio.Event()
         self._nc: Any = None
         self._redis: aioredis.Redis | None = None
+        self._probe: asyncio.Server | None = None
 
     # ---- lifecycle -----------------------------------------------------------------------
-    async def run(self) -> None:
-        """Collect until `stop()`; on the way out the buffered ticks and bars are stored."""
+    async def open(self) -> None:
+        """Connect NATS and Redis and start /healthz + /metrics (run() calls it)."""
         self._stop = asyncio.Event()
         self._nc = await nats.connect(self.settings.nats_url, max_reconnect_attempts=-1, connect_timeout=2)
         self._redis = aioredis.Redis.from_url(self.settings.redis_url.reveal(), decode_responses=True)
-        probe = None
         if self.config.probe_port is not None:
-            probe = await serve_probe(self.config.probe_host, self.config.probe_port, self.health, self.metrics)
-            self.probe_port = probe.sockets[0].getsockname()[1]
+            self._probe = await serve_probe(self.config.probe_host, self.config.probe_port, self.health, self.metrics)
+            self.probe_port = self._probe.sockets[0].getsockname()[1]
+
+    async def close(self) -> None:
+        if self._probe is not None:
+            self._probe.close()
+        await self._nc.drain()
+        await self._redis.aclose()
+
+    async def run(self) -> None:
+        """Collect until `stop()`; on the way out the buffered ticks and bars are stored."""
+        await self.open()
         try:
             await asyncio.to_thread(self._resume)
             tasks = [asyncio.ensure_future(self._session(i, key, codes))
                      for i, (key, codes) in enumerate(self.sessions)]
-            flusher = asyncio.ensure_future(self._flush_loop())
+            flusher = asyncio.ensure_future(self.flush_loop())
             await self._stop.wait()
             for t in tasks:
                 t.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)
-            flusher.cancel()
-            await asyncio.gather(flusher, return_exceptions=True)
+            await flusher          # finishes a flush in progress instead of abandoning it
             await self.flush()
         finally:
-            if probe is not None:
-                probe.close()
-            await self._nc.drain()
-            await self._redis.aclose()
+            await self.close()
 
     def stop(self) -> None:
         self._stop.set()
@@ -189,42 +195,50 @@ class Collector:
         publish = self._nc.publish
         received = time.time()
         for t in items:
-            seen = self._last_seen.get(t.symbol)
+            code = t.symbol
+            seen = self._last_seen.get(code)
             mark = (t.date, t.cumulative_volume)
             if seen is not None and mark <= seen:
                 self.counters["duplicates"] += 1
                 continue
-            self._last_seen[t.symbol] = mark
-            at = self._time(t.date, t.time)
-            tick = Tick(t.symbol, t.price, t.volume, at, str(t.cumulative_volume))
+            self._last_seen[code] = mark
+            at, iso = self._time(t.date, t.time)
+            tick = Tick(code, t.price, t.volume, at, str(t.cumulative_volume))
             self._ticks.append(tick)
-            self._bars += self.roller.add(tick)
-            self._quotes[t.symbol] = StoredQuote(
-                t.symbol, t.price, t.bid, t.ask, t.cumulative_volume, t.price - t.change, at,
-                self.config.markets.get(t.symbol, "KOSPI"))
-            subject = self._subjects.get(t.symbol) or self._subjects.setdefault(
-                t.symbol, self.settings.subject(TICKS, t.symbol))
-            await publish(subject, tick.to_json())
+            closed = self.roller.add(tick)
+            if closed:
+                self._bars += closed
+            self._quotes[code] = (t, at)   # the StoredQuote is built when quotes are written
+            subject = self._subjects.get(code) or self._subjects.setdefault(code, self.settings.subject(TICKS, code))
+            # The quotes.Tick wire format, formatted directly: json.dumps per tick is the
+            # collector's largest cost at 20,000 ticks/s (code is alphanumeric, `at` ISO-8601).
+            await publish(subject, (f'{{"code":"{code}","price":{t.price},"volume":{t.volume},'
+                                    f'"at":"{iso}","seq":"{t.cumulative_volume}"}}').encode())
             self.counters["ticks"] += 1
             self.lag = max(0.0, received - at.timestamp())
 
-    def _time(self, date: str, hhmmss: str) -> dt.datetime:
+    def _time(self, date: str, hhmmss: str) -> tuple[dt.datetime, str]:
         key = date + hhmmss
-        at = self._times.get(key)
-        if at is None:
+        found = self._times.get(key)
+        if found is None:
             if len(self._times) > 4096:
                 self._times.clear()
             at = dt.datetime.strptime(key, "%Y%m%d%H%M%S").replace(tzinfo=SEOUL)
-            self._times[key] = at
-        return at
+            found = self._times[key] = (at, at.isoformat())
+        return found
 
     # ---- flushing ------------------------------------------------------------------------
-    async def _flush_loop(self) -> None:
+    async def flush_loop(self) -> None:
+        """Quotes to Redis every `quote_interval`, ticks and bars to PostgreSQL every
+        `flush_interval`, until `stop()` (it ends between flushes, never inside one)."""
         next_db = time.monotonic() + self.config.flush_interval
-        while True:
-            await asyncio.sleep(self.config.quote_interval)
+        while not self._stop.is_set():
+            try:
+                await asyncio.wait_for(self._stop.wait(), self.config.quote_interval)
+            except TimeoutError:
+                pass
             await self._write_quotes()
-            if time.monotonic() >= next_db:
+            if time.monotonic() >= next_db and not self._stop.is_set():
                 next_db = time.monotonic() + self.config.flush_interval
                 try:
                     await self.flush()
@@ -236,8 +250,10 @@ class Collector:
         if not self._quotes or self._redis is None:
             return
         quotes, self._quotes = self._quotes, {}
-        key = self.settings.redis_key
-        await self._redis.mset({key("quote", q.code): q.to_json() for q in quotes.values()})
+        key, markets = self.settings.redis_key, self.config.markets
+        await self._redis.mset({key("quote", code): StoredQuote(
+            code, t.price, t.bid, t.ask, t.cumulative_volume, t.price - t.change, at,
+            markets.get(code, "KOSPI")).to_json() for code, (t, at) in quotes.items()})
 
     async def flush(self) -> None:
         """Store buffered ticks and closed bars (one transaction), then publish the bars."""

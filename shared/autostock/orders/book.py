@@ -138,12 +138,22 @@ def _write_position(conn: psycopg.Connection, order: dict[str, Any], held_row: d
 
 
 def _write_cash(conn: psycopg.Connection, order: dict[str, Any], fill_id: int, trade: Trade) -> None:
-    book = lock(conn, str(order["account_id"]))
-    assert book is not None, "a fill's account has books (the order was placed against them)"
+    """One balance update and one multi-row ledger insert (the book is locked by the caller)."""
     sign = -1 if order["side"] == "buy" else 1
-    book = post_cash(conn, book, order["side"], sign * trade.value, order_id=order["id"], fill_id=fill_id)
-    book = post_cash(conn, book, "commission", -trade.commission, order_id=order["id"], fill_id=fill_id)
-    post_cash(conn, book, "tax", -trade.tax, order_id=order["id"], fill_id=fill_id)
+    moves = [(kind, amount) for kind, amount in ((order["side"], sign * trade.value),
+                                                 ("commission", -trade.commission), ("tax", -trade.tax))
+             if amount]
+    total = sum(amount for _, amount in moves)
+    balance = conn.execute("UPDATE account_books SET cash = cash + %s, updated_at = now()"
+                           " WHERE account_id = %s RETURNING cash", (total, order["account_id"])).fetchone()["cash"]
+    running = balance - total
+    rows = []
+    for kind, amount in moves:
+        running += amount
+        rows.append((order["user_id"], order["account_id"], kind, amount, running, order["id"], fill_id))
+    with conn.cursor() as cur:
+        cur.executemany("INSERT INTO cash_ledger (user_id, account_id, kind, amount, balance_after,"
+                        " order_id, fill_id) VALUES (%s, %s, %s, %s, %s, %s, %s)", rows)
 
 
 def _advance_order(conn: psycopg.Connection, order: dict[str, Any], fill: Fill, trade: Trade,

@@ -57,9 +57,9 @@ class Desk:
     costs: CostModel = field(default_factory=CostModel)
     # symbol → (fetched at, quote): a short cache so that a burst of orders asks once.
     _references: dict[str, tuple[float, Quote]] = field(default_factory=dict, repr=False)
-    _books: set[str] = field(default_factory=set, repr=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
     quote_ttl: float = 2.0
+    _notices: Any = field(default=None, repr=False)
 
     def now(self) -> dt.datetime:
         return self.clock().astimezone(SEOUL)
@@ -82,27 +82,17 @@ class Desk:
             self._references[symbol] = (now, quote)
         return quote
 
-    def has_book(self, account_id: str) -> bool:
-        with self._lock:
-            return account_id in self._books
-
-    def remember_book(self, account_id: str) -> None:
-        with self._lock:
-            self._books.add(account_id)
 
     def publish(self, event: str, payload: dict[str, Any]) -> None:
-        publish_event(self.resources, event, payload)
+        """Queue `orders.<event>` for NATS (sent after the commit, off the request path)."""
+        with self._lock:
+            if self._notices is None:
+                from autostock.orders.notices import Notices
+                self._notices = Notices(self.resources)
+        self._notices.publish(event, payload)
 
-
-def publish_event(resources: Resources, event: str, payload: dict[str, Any]) -> None:
-    """Publish `orders.<event>`; a bus outage never fails a committed order."""
-    from autostock.events import ORDERS
-    try:
-        resources.events.publish(f"{ORDERS}.{event}", payload)
-    except Exception:  # the order is committed; the event is a notification, not the record
-        import logging
-        logging.getLogger("autostock.orders").warning("order event not published",
-                                                      extra={"event": event})
+    def settle_notices(self, timeout: float = 5.0) -> bool:
+        return self._notices.wait_idle(timeout) if self._notices is not None else True
 
 
 _lock = threading.Lock()

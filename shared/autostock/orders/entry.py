@@ -75,6 +75,18 @@ class _Recorded:
     events: list[lifecycle.OrderEvent]
 
 
+class _NeedsBooks(Exception):
+    """The account has no books yet: open them (asking its broker for the cash) and retry."""
+
+    def __init__(self, account: AccountTerms) -> None:
+        super().__init__(account.id)
+        self.account = account
+
+
+class _NoDefaultAccount(Exception):
+    """The user has no default account yet (identity makes the paper one on first need)."""
+
+
 def place_order(desk: Desk, user_id: str, body: dict[str, Any],
                 idempotency_key: str | None = None) -> tuple[int, dict[str, Any]]:
     """Place an order for `user_id`; returns (201, order) or the first answer for the key."""
@@ -83,10 +95,8 @@ def place_order(desk: Desk, user_id: str, body: dict[str, Any],
     fingerprint = idempotency.request_hash(body)
     if key and _replayable(desk, user_id, key, fingerprint):
         return idempotency.replay(desk.resources.pool, user_id, key, fingerprint)
-    account_id = _account_id(desk, user_id, order.account_id)
-    _ensure_book(desk, user_id, account_id)
     try:
-        recorded = _record(desk, user_id, account_id, order, key, fingerprint)
+        recorded = _record_once_ready(desk, user_id, order, key, fingerprint)
     except psycopg.errors.UniqueViolation as e:
         if key and e.diag.constraint_name == "idempotency_keys_pkey":
             return idempotency.replay(desk.resources.pool, user_id, key, fingerprint)
@@ -102,32 +112,27 @@ def _replayable(desk: Desk, user_id: str, key: str, fingerprint: str) -> bool:
         return idempotency.check_reuse(conn, user_id, key, fingerprint)
 
 
-def _account_id(desk: Desk, user_id: str, requested: str | None) -> str:
-    if requested:
-        return requested
-    with db.tenant(desk.resources.pool, user_id) as conn:
-        found = directory.default_account_id(conn, user_id)
-    if found:
-        return found
-    from autostock import accounts  # identity makes the paper account on first need
-    return str(accounts.default_account(desk.resources, user_id)["id"])
+def _record_once_ready(desk: Desk, user_id: str, order: NewOrder, key: str | None,
+                       fingerprint: str) -> _Recorded:
+    """Record the order; the first order of a user or an account sets things up once first."""
+    for _ in range(3):
+        try:
+            return _record(desk, user_id, order, key, fingerprint)
+        except _NoDefaultAccount:
+            from autostock import accounts  # identity makes the paper account on first need
+            accounts.default_account(desk.resources, user_id)
+        except _NeedsBooks as e:
+            _open_books(desk, e.account)
+    raise Conflict("the account could not be prepared for trading; retry", code="account_not_ready")
 
 
-def _ensure_book(desk: Desk, user_id: str, account_id: str) -> None:
-    """Open the account's books at the broker's cash the first time we trade it."""
-    if desk.has_book(account_id):
-        return
-    with db.tenant(desk.resources.pool, user_id) as conn:
-        account = directory.account_terms(conn, user_id, account_id)
-        risk.gate(conn, _user(conn, user_id), account)  # before we ever talk to its broker
-        exists = conn.execute("SELECT 1 FROM account_books WHERE account_id = %s", (account_id,)).fetchone()
-    if not exists:
-        broker = desk.broker_for(account)
-        broker.connect()
-        cash = broker.balance().cash
-        with db.tenant(desk.resources.pool, user_id) as conn:
-            book.open_book(conn, user_id, account_id, cash)
-    desk.remember_book(account_id)
+def _open_books(desk: Desk, account: AccountTerms) -> None:
+    """Open the account's books at the broker's cash (the first time we trade it)."""
+    broker = desk.broker_for(account)
+    broker.connect()
+    cash = broker.balance().cash
+    with db.tenant(desk.resources.pool, account.user_id) as conn:
+        book.open_book(conn, account.user_id, account.id, cash)
 
 
 def _user(conn: psycopg.Connection, user_id: str, *, lock: bool = False) -> dict[str, Any]:
@@ -141,13 +146,15 @@ def _user(conn: psycopg.Connection, user_id: str, *, lock: bool = False) -> dict
     return {**row, "id": str(row["id"])}
 
 
-def _record(desk: Desk, user_id: str, account_id: str, order: NewOrder, key: str | None,
-            fingerprint: str) -> _Recorded:
+def _record(desk: Desk, user_id: str, order: NewOrder, key: str | None, fingerprint: str) -> _Recorded:
     now = desk.now()
     with db.tenant(desk.resources.pool, user_id) as conn:
         if key:
             idempotency.claim(conn, user_id, key, fingerprint)
         user = _user(conn, user_id, lock=True)
+        account_id = order.account_id or directory.default_account_id(conn, user_id)
+        if account_id is None:
+            raise _NoDefaultAccount()
         account = directory.account_terms(conn, user_id, account_id)
         risk.gate(conn, user, account)
         instrument = directory.instrument(conn, order.symbol)
@@ -158,6 +165,8 @@ def _record(desk: Desk, user_id: str, account_id: str, order: NewOrder, key: str
         priced = pricing.price_order(desk, account, instrument, order.order_type, order.side,
                                      order.quantity, order.price, on=now.date())
         books = book.lock(conn, account_id)
+        if books is None:
+            raise _NeedsBooks(account)
         ticket = risk.Ticket(order.symbol, order.side.value, order.quantity, priced.reserve_price,
                              priced.reservation)
         risk.evaluate(conn, user=user, account=account, cash=books.cash, ticket=ticket,
@@ -232,7 +241,7 @@ def _settle(conn: psycopg.Connection, desk: Desk, order: dict[str, Any], outcome
         return order, []  # reconciliation got here first
     order, ev = lifecycle.transition(conn, order, OrderState.ACCEPTED,
                                      broker_order_id=detail.broker_order_id,
-                                     accepted_at=detail.accepted_at or desk.now())
+                                     accepted_at=lifecycle.NOW)
     events = [ev]
     if status is not None:
         order, more = apply_status(conn, order, status, desk.costs, on=desk.today())

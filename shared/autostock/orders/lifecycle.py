@@ -71,20 +71,46 @@ def lock_order(conn: psycopg.Connection, order_id: str) -> dict[str, Any] | None
         sql.SQL(ORDER_COLUMNS)), (order_id,)).fetchone()
 
 
-def update(conn: psycopg.Connection, order: dict[str, Any], **changes: Any) -> dict[str, Any]:
-    """Change columns of an order without a state change (reservation, fill totals)."""
+class _Now:
+    """Stands for the database's now() in a column change (one clock for every timestamp)."""
+
+    def __repr__(self) -> str:
+        return "NOW"
+
+
+NOW = _Now()
+
+
+def _assignments(changes: dict[str, Any]) -> tuple[list[sql.Composable], list[Any]]:
     unknown = set(changes) - _COLUMNS
     if unknown:
         raise ValueError(f"not order columns: {sorted(unknown)}")
+    parts: list[sql.Composable] = []
+    values: list[Any] = []
+    for name, value in changes.items():
+        if value is NOW:
+            parts.append(sql.SQL("{} = now()").format(sql.Identifier(name)))
+        else:
+            parts.append(sql.SQL("{} = %s").format(sql.Identifier(name)))
+            values.append(value)
+    return parts, values
+
+
+def _write(conn: psycopg.Connection, order_id: Any, state: str | None, changes: dict[str, Any]) -> dict[str, Any]:
+    parts, values = _assignments(changes)
+    if state is not None:
+        parts.insert(0, sql.SQL("state = %s"))
+        values.insert(0, state)
+    parts.append(sql.SQL("updated_at = now()"))
+    return conn.execute(sql.SQL("UPDATE orders SET {} WHERE id = %s RETURNING {}").format(
+        sql.SQL(", ").join(parts), sql.SQL(ORDER_COLUMNS)), [*values, order_id]).fetchone()
+
+
+def update(conn: psycopg.Connection, order: dict[str, Any], **changes: Any) -> dict[str, Any]:
+    """Change columns of an order without a state change (reservation, fill totals)."""
     if not changes:
         return order
-    assignments = sql.SQL(", ").join(
-        sql.SQL("{} = %s").format(sql.Identifier(name)) for name in changes)
-    row = conn.execute(
-        sql.SQL("UPDATE orders SET {}, updated_at = now() WHERE id = %s RETURNING {}").format(
-            assignments, sql.SQL(ORDER_COLUMNS)),
-        [*changes.values(), order["id"]]).fetchone()
-    return row
+    return _write(conn, order["id"], None, changes)
 
 
 def transition(conn: psycopg.Connection, order: dict[str, Any], target: OrderState | str,
@@ -97,12 +123,9 @@ def transition(conn: psycopg.Connection, order: dict[str, Any], target: OrderSta
         raise Conflict(f"order is {current}; it cannot become {target.value}",
                        code="invalid_order_transition",
                        details={"order_id": str(order["id"]), "state": current})
-    if not target.is_open and "closed_at" not in changes:
-        changes["closed_at"] = _now(conn)
-    row = conn.execute(
-        sql.SQL("UPDATE orders SET state = %s, updated_at = now() WHERE id = %s RETURNING {}").format(
-            sql.SQL(ORDER_COLUMNS)), (target.value, order["id"])).fetchone()
-    row = update(conn, row, **changes)
+    if not target.is_open:
+        changes.setdefault("closed_at", NOW)
+    row = _write(conn, order["id"], target.value, changes)
     name = event or target.value
     conn.execute("INSERT INTO order_events (user_id, order_id, event, from_state, to_state, data)"
                  " VALUES (%s, %s, %s, %s, %s, %s)",
@@ -116,10 +139,6 @@ def record_created(conn: psycopg.Connection, order: dict[str, Any]) -> OrderEven
     conn.execute("INSERT INTO order_events (user_id, order_id, event, from_state, to_state)"
                  " VALUES (%s, %s, 'created', NULL, %s)", (order["user_id"], order["id"], order["state"]))
     return OrderEvent("created", order)
-
-
-def _now(conn: psycopg.Connection) -> Any:
-    return conn.execute("SELECT now() AS now").fetchone()["now"]
 
 
 def note(conn: psycopg.Connection, order: dict[str, Any], event: str, data: dict[str, Any],

@@ -55,7 +55,7 @@ def apply_status(conn: psycopg.Connection, order: dict[str, Any], status: OrderS
         order = lifecycle.update(conn, order, broker_order_id=status.broker_order_id)
     if order["state"] in (S.UNKNOWN.value, S.PENDING_NEW.value) and status.state != S.REJECTED:
         order, ev = lifecycle.transition(conn, order, S.ACCEPTED, event="accepted",
-                                         data={"source": "broker_status"}, accepted_at=_now(conn))
+                                         data={"source": "broker_status"}, accepted_at=lifecycle.NOW)
         events.append(ev)
     for fill in _new_fills(conn, order, status):
         order, evs = book.apply_fill(conn, order, fill, costs, on=on)
@@ -70,7 +70,3 @@ def apply_status(conn: psycopg.Connection, order: dict[str, Any], status: OrderS
             reject_reason=status.reason or order["reject_reason"])
         events.append(ev)
     return order, events
-
-
-def _now(conn: psycopg.Connection) -> Any:
-    return conn.execute("SELECT now() AS now").fetchone()["now"]

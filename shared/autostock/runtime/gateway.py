@@ -34,14 +34,12 @@ class RouteTable:
     """Public routes, most specific first (see `stack` for the rule)."""
 
     def __init__(self, routes: list[Route]) -> None:
-        self.routes = tuple(sorted(routes, key=lambda r: r.rank, reverse=True))
+        self.routes = tuple(routes)
         self.resolve = lru_cache(maxsize=8192)(self._resolve)
 
     def _resolve(self, method: str, path: str) -> str | None:
-        for route in self.routes:
-            if route.matches(method, path):
-                return route.function
-        return None
+        found = [r for r in self.routes if r.matches(method, path)]
+        return max(found, key=lambda r: r.rank(path)).function if found else None
 
 
 def _error(exc: BaseException, request_id: str) -> Response:

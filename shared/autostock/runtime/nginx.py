@@ -23,8 +23,7 @@ def _locations(stack: Stack) -> dict[tuple[str, str], str]:
     found: dict[tuple[str, str], str] = {}
     for route in stack.routes():
         found[("=", route.path)] = route.path
-        if route.prefix:
-            found[("^~", route.path.rstrip("/") + "/")] = route.path.rstrip("/") + "/_"
+        found[("^~", route.path.rstrip("/") + "/")] = route.path.rstrip("/") + "/_"
     return found
 
 

@@ -1,10 +1,12 @@
 """`stack.yml`: read it the way faas-cli does (envsubst, then YAML) and check it against what
 faas-cli and OpenFaaS Community Edition accept (docs: ../shared/docs/openfaas.md §2, §10, §11).
 
-Routes: `com.autostock.routes` is a comma list. `/api/v1/x` is a prefix (it matches `/api/v1/x`
-and everything under `/api/v1/x/`). `POST /api/v1/x` matches that method on exactly that path;
-`POST /api/v1/x/*` on that path and everything under it. The most specific match wins: the
-longest path, then an entry with a method over one without.
+Routes: `com.autostock.routes` is a comma list of path prefixes, each optionally preceded by a
+method: `/api/v1/x` matches `/api/v1/x` and everything under `/api/v1/x/`; `POST /api/v1/x` the
+same paths for POST only. The most specific match wins: the longest prefix; on equal prefixes a
+method route on exactly its path, then a route without method, then a method route on a path
+below its own. So `POST /api/v1/trading/orders` (place-order) takes that exact POST while
+`POST /api/v1/trading/orders/1/cancel` stays with `/api/v1/trading/orders` (orders).
 """
 
 from __future__ import annotations
@@ -39,22 +41,20 @@ class Route:
     function: str
     path: str
     method: str | None = None
-    prefix: bool = True
 
     def matches(self, method: str, path: str) -> bool:
         if self.method is not None and self.method != method and not (method == "HEAD" and self.method == "GET"):
             return False
-        if path == self.path or path == self.path + "/":
-            return True
-        return self.prefix and path.startswith(self.path.rstrip("/") + "/")
+        return path == self.path or path.startswith(self.path.rstrip("/") + "/")
 
-    @property
-    def rank(self) -> tuple[int, bool]:
-        return len(self.path), self.method is not None
+    def rank(self, path: str) -> tuple[int, int]:
+        """How specific this route is for `path` (which it matches); higher wins."""
+        if self.method is None:
+            return len(self.path), 1
+        return len(self.path), 2 if path.rstrip("/") == self.path.rstrip("/") else 0
 
     def __str__(self) -> str:
-        text = self.path + ("/*" if self.method and self.prefix else "")
-        return f"{self.method} {text}" if self.method else text
+        return f"{self.method} {self.path}" if self.method else self.path
 
 
 @dataclass(frozen=True)
@@ -80,9 +80,9 @@ class Stack:
     raw: Mapping[str, Any] = field(repr=False)
 
     def routes(self) -> list[Route]:
-        """Every public route, most specific first."""
+        """Every public route, longest path first."""
         found = [r for f in self.functions.values() for r in f.routes]
-        return sorted(found, key=lambda r: r.rank, reverse=True)
+        return sorted(found, key=lambda r: len(r.path), reverse=True)
 
 
 def envsubst(text: str, environ: Mapping[str, str]) -> str:
@@ -101,9 +101,8 @@ def parse_routes(function: str, text: str) -> tuple[Route, ...]:
             raise ConfigError(f"{function}: route {item!r} has an unknown method {method}")
         if not path.startswith("/"):
             raise ConfigError(f"{function}: route {item!r} must start with / (optionally after a method)")
-        prefix = method is None or path.endswith("/*")
-        path = path.removesuffix("/*").rstrip("/") or "/"
-        routes.append(Route(function, path, method, prefix))
+        path = path.removesuffix("/*").rstrip("/") or "/"  # `/x/*` is accepted and means `/x`
+        routes.append(Route(function, path, method))
     return tuple(routes)
 
 

@@ -22,6 +22,7 @@ ORDER_CASH, REVISE = V1 + "trading/order-cash", V1 + "trading/order-rvsecncl"
 DAILY_CCLD, BALANCE = V1 + "trading/inquire-daily-ccld", V1 + "trading/inquire-balance"
 BUYABLE, PRICE = V1 + "trading/inquire-psbl-order", V1 + "quotations/inquire-price"
 CHART = V1 + "quotations/inquire-daily-itemchartprice"
+BOOK = V1 + "quotations/inquire-asking-price-exp-ccn"
 _SYMBOL = re.compile(r"^[0-9A-Z]{6}$")
 
 
@@ -39,7 +40,8 @@ class KisBroker(Broker):
         "order_types": ("limit", "market"),
         "requests_per_second": {"real": 20, "paper": 2},
         "fills": "cumulative",          # daily-ccld gives one cumulative fill per order
-        "client_order_id": False,       # KIS keeps none; find_order matches what we sent
+        "client_order_id": False,       # KIS keeps none; find_order matches what this process sent
+        "find_order": True,
         "modify_creates_new_id": True,
         "realtime": "autostock.brokers.kis.stream",
     }
@@ -53,6 +55,7 @@ class KisBroker(Broker):
         self._clock = clock
         self._branches: dict[str, str] = {}
         self._sent: dict[str, OrderRequest] = {}
+        self._by_client: dict[str, str] = {}    # client_order_id → ODNO, once acknowledged
         self._acked: set[str] = set()
         self._lock = threading.Lock()
 
@@ -121,6 +124,8 @@ class KisBroker(Broker):
             raise
         result = parse.ack(body.get("output") or {}, self._clock().date())
         self._remember(result, body)
+        if request.client_order_id:
+            self._by_client[request.client_order_id] = result.broker_order_id
         return result
 
     def _remember(self, result: OrderAck, body: dict[str, Any]) -> None:
@@ -176,6 +181,9 @@ class KisBroker(Broker):
     def find_order(self, client_order_id: str) -> OrderStatus | None:
         """The order sent as `client_order_id` whose answer was lost: the newest of today's orders
         with the same symbol, side, quantity and price that this broker has no ack for."""
+        known = self._by_client.get(client_order_id)
+        if known:
+            return self.order_status(known)
         request = self._sent.get(client_order_id)
         if request is None:
             return None
@@ -186,14 +194,17 @@ class KisBroker(Broker):
                     and (request.order_type == OrderType.MARKET or status.price == request.price)):
                 with self._lock:
                     self._acked.add(status.broker_order_id)
+                    self._by_client[client_order_id] = status.broker_order_id
                 return status
         return None
 
     # ---- market data --------------------------------------------------------------------
     def quote(self, symbol: str) -> Quote:
-        body, _ = self.client.get(PRICE, "FHKST01010100", {"FID_COND_MRKT_DIV_CODE": "J",
-                                                           "FID_INPUT_ISCD": self._symbol(symbol)})
-        return parse.quote(symbol, body.get("output") or {})
+        """Two reads: inquire-price has no bid/ask, the asking-price TR has no limits."""
+        params = {"FID_COND_MRKT_DIV_CODE": "J", "FID_INPUT_ISCD": self._symbol(symbol)}
+        price, _ = self.client.get(PRICE, "FHKST01010100", params)
+        book, _ = self.client.get(BOOK, "FHKST01010200", params)
+        return parse.quote(symbol, price.get("output") or {}, book.get("output1") or {})
 
     def daily_bars(self, symbol: str, start: dt.date, end: dt.date) -> list[DailyBar]:
         """Bars from `start` to `end`, fetched newest-first in windows of ≤100 rows."""

@@ -106,9 +106,10 @@ def balance(summary: dict[str, Any], buyable: dict[str, Any]) -> Balance:
                    settlement_d2=num(summary.get("prvs_rcdl_excc_amt")))
 
 
-def quote(symbol: str, out: dict[str, Any]) -> Quote:
+def quote(symbol: str, out: dict[str, Any], book: dict[str, Any]) -> Quote:
+    """inquire-price `output` plus the best bid/ask of inquire-asking-price-exp-ccn `output1`."""
     last = num(out.get("stck_prpr"))
-    return Quote(symbol, last, bid=num(out.get("bidp1")), ask=num(out.get("askp1")), volume=num(out.get("acml_vol")),
+    return Quote(symbol, last, bid=num(book.get("bidp1")), ask=num(book.get("askp1")), volume=num(out.get("acml_vol")),
                  previous_close=last - num(out.get("prdy_vrss")), upper_limit=num(out.get("stck_mxpr")),
                  lower_limit=num(out.get("stck_llam")), at=dt.datetime.now(SEOUL))
 

@@ -101,6 +101,15 @@ class Exchange:
             px = max(o.price for o in levels) if side == "buy" else min(o.price for o in levels)
             return px, sum(o.remaining for o in levels if o.price == px)
 
+    def levels(self, symbol: str, side: str, count: int = 10) -> list[tuple[int, int]]:
+        """The best `count` price levels of `side` as (price, quantity), best first."""
+        with self.lock:
+            sizes: dict[int, int] = {}
+            for o in self._book[symbol]:
+                if o.side == side and o.price and o.remaining:
+                    sizes[o.price] = sizes.get(o.price, 0) + o.remaining
+            return sorted(sizes.items(), reverse=side == "buy")[:count]
+
     def day_orders(self, account_id: str) -> list[SimOrder]:
         with self.lock:
             return [o for o in self.orders.values() if o.account_id == account_id]
@@ -222,14 +231,17 @@ class Exchange:
             self._settle(order, fill)
             if order.account_id != MAKER:
                 self._emit("fill", order=order, fill=fill)
+        self._print(inst, price, quantity, a.side)
+
+    def _print(self, inst: Instrument, price: int, quantity: int, side: str) -> None:
+        """A trade on the tape: last, open/high/low and volume move; listeners hear of it."""
         inst.last = price
         inst.open = inst.open or price
         inst.high = max(inst.high, price)
         inst.low = min(inst.low, price) if inst.low else price
         inst.volume += quantity
         inst.value += quantity * price
-        self._emit("trade", symbol=inst.symbol, price=price, quantity=quantity,
-                   side=a.side, at=self.clock.now())
+        self._emit("trade", symbol=inst.symbol, price=price, quantity=quantity, side=side, at=self.clock.now())
 
     def _settle(self, order: SimOrder, fill: SimFill) -> None:
         acct = self.accounts.get(order.account_id)
@@ -310,20 +322,31 @@ class Exchange:
         """Replace the maker's quotes: `depth` shares one tick below and above the last price."""
         with self.lock:
             inst = self.instrument(symbol)
-            if depth is not None:
-                inst.depth = depth
-            book = self._book[symbol]
-            for o in [o for o in book if o.account_id == MAKER]:
-                o.status = CANCELLED
-                book.remove(o)
             lower, upper = inst.limits
-            tick = rules.tick_size(inst.last, inst.market)
-            bid = max(lower, inst.last - tick)
+            bid = max(lower, inst.last - rules.tick_size(inst.last, inst.market))
             ask = min(upper, rules.round_to_tick(inst.last + 1, inst.market, up=True))
-            for side, px in (("buy", bid), ("sell", ask)):
-                if inst.depth > 0:
-                    self._place_maker(symbol, side, inst.depth, px)
-            self._emit("quote", symbol=symbol)
+            self._quote_maker(inst, bid, ask, depth)
+
+    def set_market(self, symbol: str, price: int, bid: int, ask: int, *, depth: int | None = None) -> None:
+        """Start the day over for `symbol`: previous close and last = `price`, the maker quoting
+        `bid` and `ask` (accounts' resting orders stay)."""
+        with self.lock:
+            inst = self.instrument(symbol)
+            inst.prev_close = inst.last = price
+            inst.open = inst.high = inst.low = inst.volume = inst.value = 0
+            self._quote_maker(inst, bid, ask, depth)
+
+    def _quote_maker(self, inst: Instrument, bid: int, ask: int, depth: int | None) -> None:
+        if depth is not None:
+            inst.depth = depth
+        book = self._book[inst.symbol]
+        for o in [o for o in book if o.account_id == MAKER]:
+            o.status = CANCELLED
+            book.remove(o)
+        for side, px in (("buy", bid), ("sell", ask)):
+            if px and inst.depth > 0:
+                self._place_maker(inst.symbol, side, inst.depth, px)
+        self._emit("quote", symbol=inst.symbol)
 
     def _place_maker(self, symbol: str, side: str, quantity: int, price: int) -> None:
         order = SimOrder(next(self._ids), MAKER, symbol, side, "limit", quantity, price, self.clock.now())
@@ -346,14 +369,7 @@ class Exchange:
                 self._match(taker)
                 filled += taker.filled
             if not filled:
-                inst.last = price
-                inst.open = inst.open or price
-                inst.high = max(inst.high, price)
-                inst.low = min(inst.low, price) if inst.low else price
-                inst.volume += quantity
-                inst.value += quantity * price
-                self._emit("trade", symbol=symbol, price=price, quantity=quantity, side="buy",
-                           at=self.clock.now())
+                self._print(inst, price, quantity, "buy")
             if requote:
                 self.requote(symbol)
             return filled

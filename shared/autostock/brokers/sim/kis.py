@@ -80,6 +80,7 @@ class KisSim:
         self.last_issue: dict[str, float] = {}
         self.issued_count = 0
         self.rate_limited_count = 0
+        self.page_sizes = dict(kis_trading.PAGE_SIZES)   # tests shrink these to exercise paging
         self._rng = random.Random(seed)
 
     # ---- lifecycle and set-up -----------------------------------------------------------
@@ -215,4 +216,5 @@ class KisSim:
             params = req.query if req.method == "GET" else json.loads(req.body or b"{}")
         except ValueError:
             return fail("OPSQ0001", "JSON 형식이 올바르지 않습니다.", 500)
-        return route(kis_trading.Context(self.exchange, app.account, self.paper, self.faults, req), params)
+        return route(kis_trading.Context(self.exchange, app.account, self.paper, self.faults, req, self.page_sizes),
+                     params)

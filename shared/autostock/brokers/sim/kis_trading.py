@@ -35,6 +35,10 @@ PAPER_SESSION = {"before": ("40570000", "모의투자 장시작전 입니다."),
 PAPER_UNSUPPORTED = ("90000000", "모의투자에서는 해당업무가 제공되지 않습니다.")
 
 
+# Rows per page (§1.4): inquire-daily-ccld 100 real / 15 paper, inquire-balance 50 / 20.
+PAGE_SIZES = {("ccld", False): 100, ("ccld", True): 15, ("balance", False): 50, ("balance", True): 20}
+
+
 @dataclass
 class Context:
     exchange: Exchange
@@ -42,6 +46,10 @@ class Context:
     paper: bool
     faults: Faults
     request: SimRequest
+    page_sizes: dict[tuple[str, bool], int] | None = None
+
+    def page_size(self, what: str) -> int:
+        return (self.page_sizes or PAGE_SIZES)[(what, self.paper)]
 
 
 Handler = Callable[[Context, dict[str, Any]], SimResponse]
@@ -201,7 +209,7 @@ def inquire_daily_ccld(ctx: Context, p: dict[str, Any]) -> SimResponse:
               and (ccld != "01" or o.filled) and (ccld != "02" or (o.remaining and o.kind != "cancel"))]
     orders.sort(key=lambda o: o.order_id, reverse=p.get("INQR_DVSN", "00") == "00")
     rows = [_ccld_row(ctx, o) for o in orders]
-    page, cursors, cont = _page(ctx, p, rows, 15 if ctx.paper else 100)
+    page, cursors, cont = _page(ctx, p, rows, ctx.page_size("ccld"))
     summary = {"tot_ord_qty": str(sum(o.quantity for o in orders if o.kind != "cancel")),
                "tot_ccld_qty": str(sum(o.filled for o in orders)),
                "tot_ccld_amt": str(sum(o.fill_value for o in orders)),
@@ -230,7 +238,7 @@ def inquire_balance(ctx: Context, p: dict[str, Any]) -> SimResponse:
                      "evlu_pfls_rt": f"{(value - cost) * 100 / cost:.2f}" if cost else "0.00",
                      "evlu_erng_rt": "0.00000000", "fltt_rt": "0.00000000",
                      "bfdy_cprs_icdc": str(inst.last - inst.prev_close)})
-    page, cursors, cont = _page(ctx, p, rows, 20 if ctx.paper else 50)
+    page, cursors, cont = _page(ctx, p, rows, ctx.page_size("balance"))
     summary = {"dnca_tot_amt": str(acct.cash), "nxdy_excc_amt": str(acct.cash),
                "prvs_rcdl_excc_amt": str(acct.cash), "thdt_buy_amt": str(acct.bought_today),
                "thdt_sll_amt": str(acct.sold_today), "thdt_tlex_amt": str(acct.costs_today),
@@ -282,6 +290,24 @@ def inquire_price(ctx: Context, p: dict[str, Any]) -> SimResponse:
     return ok("MCA00000", "정상처리 되었습니다.", output=out)
 
 
+def inquire_asking_price(ctx: Context, p: dict[str, Any]) -> SimResponse:
+    """FHKST01010200: 10-level book (output1) and expected-fill block (output2)."""
+    try:
+        inst = ctx.exchange.instrument(p.get("FID_INPUT_ISCD", ""))
+    except SimReject as e:
+        return _rejection(ctx, e)
+    book: dict[str, str] = {"aspr_acpt_hour": ctx.exchange.clock.now().astimezone(SEOUL).strftime("%H%M%S")}
+    for side, prefix in (("sell", "askp"), ("buy", "bidp")):
+        levels = ctx.exchange.levels(inst.symbol, side) + [(0, 0)] * 10
+        for i, (px, qty) in enumerate(levels[:10], start=1):
+            book[f"{prefix}{i}"], book[f"{prefix}_rsqn{i}"] = str(px), str(qty)
+        book[f"total_{prefix}_rsqn"] = str(sum(q for _, q in levels))
+    expected = {"antc_cnpr": "0", "antc_cnqn": "0", "antc_vol": "0", "antc_cntg_vrss": "0",
+                "antc_cntg_vrss_sign": "3", "antc_cntg_prdy_ctrt": "0.00", "acml_vol": str(inst.volume),
+                "stck_prpr": str(inst.last), "stck_sdpr": str(inst.prev_close), "stck_shrn_iscd": inst.symbol}
+    return ok("MCA00000", "정상처리 되었습니다.", output1=book, output2=expected)
+
+
 def inquire_daily_chart(ctx: Context, p: dict[str, Any]) -> SimResponse:
     try:
         inst = ctx.exchange.instrument(p.get("FID_INPUT_ISCD", ""))
@@ -314,6 +340,7 @@ ROUTES: dict[tuple[str, str], dict[str, Handler]] = {
     ("GET", V1 + "trading/inquire-psbl-order"): {"TTTC8908R": inquire_psbl_order},
     ("GET", V1 + "quotations/inquire-price"): {"FHKST01010100": inquire_price},
     ("GET", V1 + "quotations/inquire-daily-itemchartprice"): {"FHKST03010100": inquire_daily_chart},
+    ("GET", V1 + "quotations/inquire-asking-price-exp-ccn"): {"FHKST01010200": inquire_asking_price},
 }
 NO_PAPER = {"TTTC0084R", "TTTC8036R", "TTTC8408R", "CTCA0903R", "FHKST03010230"}
 

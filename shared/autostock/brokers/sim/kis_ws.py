@@ -40,6 +40,7 @@ class _Session:
     subs: set[tuple[str, str]] = field(default_factory=set)
     ciphers: dict[str, tuple[str, str]] = field(default_factory=dict)  # tr_id → (key, iv)
     pongs: int = 0
+    pings_unanswered: int = 0
 
 
 def _control(tr_id: str, tr_key: str, rt_cd: str, msg_cd: str, msg1: str,
@@ -54,8 +55,14 @@ class KisWebsocketSim:
     """One KIS realtime endpoint (real or paper) on 127.0.0.1, backed by `exchange`."""
 
     def __init__(self, exchange: Exchange, *, paper: bool = False, seed: int = 0,
-                 max_registrations: int = MAX_REGISTRATIONS, host: str = "127.0.0.1", port: int = 0) -> None:
+                 max_registrations: int = MAX_REGISTRATIONS, host: str = "127.0.0.1", port: int = 0,
+                 ping_interval: float | None = None, missed_pings: int = 2) -> None:
+        """`ping_interval`: send PINGPONG that often (KIS: about 110 s, §1.8; None = only on
+        `send_pingpong`). A client that leaves `missed_pings` in a row unanswered is dropped
+        (KIS's own timeout is unconfirmed)."""
         self.exchange = exchange
+        self.ping_interval = ping_interval
+        self.missed_pings = missed_pings
         self.paper = paper
         self.notice_tr = frames.NOTICE_TR_PAPER if paper else frames.NOTICE_TR_REAL
         self.max_registrations = max_registrations
@@ -91,6 +98,14 @@ class KisWebsocketSim:
         self._server = await serve(self._handle, self._host, self._port, ping_interval=None)
         port = self._server.sockets[0].getsockname()[1]
         self.url = f"ws://{self._host}:{port}"
+        if self.ping_interval:
+            asyncio.ensure_future(self._pinger())
+
+    async def _pinger(self) -> None:
+        assert self.ping_interval
+        while True:
+            await asyncio.sleep(self.ping_interval)
+            self._ping_all()
 
     def stop(self) -> None:
         if self._loop is None:
@@ -140,10 +155,22 @@ class KisWebsocketSim:
         return text
 
     def send_pingpong(self) -> str:
-        stamp = self.exchange.clock.now().astimezone(SEOUL).strftime("%Y%m%d%H%M%S")
-        text = json.dumps({"header": {"tr_id": "PINGPONG", "datetime": stamp}})
-        self.push_text(text)
+        text = self._ping_text()
+        self._call(self._ping_all, text)
         return text
+
+    def _ping_text(self) -> str:
+        stamp = self.exchange.clock.now().astimezone(SEOUL).strftime("%Y%m%d%H%M%S")
+        return json.dumps({"header": {"tr_id": "PINGPONG", "datetime": stamp}})
+
+    def _ping_all(self, text: str | None = None) -> None:
+        text = text or self._ping_text()
+        for s in list(self._sessions):
+            if s.pings_unanswered >= self.missed_pings:
+                s.conn.transport.abort()   # never echoed: KIS drops such clients
+                continue
+            s.pings_unanswered += 1
+            s.queue.put_nowait(text)
 
     def kill_connections(self) -> None:
         """Drop every client abruptly (no close handshake), as a network failure would."""
@@ -193,6 +220,7 @@ class KisWebsocketSim:
             header = msg["header"]
             if header.get("tr_id") == "PINGPONG":
                 session.pongs += 1
+                session.pings_unanswered = 0
                 return True
             key, tr_type = header["approval_key"], str(header["tr_type"])
             tr_id, tr_key = msg["body"]["input"]["tr_id"], str(msg["body"]["input"]["tr_key"])

@@ -60,7 +60,7 @@ def _replay(ex: Exchange, speed: float, stop: threading.Event) -> None:
             ex.replay(symbol)
 
 
-def start_kis(ex: Exchange, args: argparse.Namespace) -> list[Any]:
+def start_kis(ex: Exchange, args: argparse.Namespace) -> tuple[list[Any], dict[str, str]]:
     from autostock.brokers.sim.kis import KisApps, KisSim
     from autostock.brokers.sim.kis_ws import KisWebsocketSim
     ws = KisWebsocketSim(ex, seed=args.seed, host=args.host, port=args.ws_port).start()
@@ -70,18 +70,55 @@ def start_kis(ex: Exchange, args: argparse.Namespace) -> list[Any]:
     for spec in [":".join(DEV_APP), *args.app]:
         key, secret, account, *flag = spec.split(":")
         (paper if flag == ["paper"] else real).add_app(key, secret, account, cash=args.cash)
-    print(f"KIS_REAL_URL={real.url}\nKIS_PAPER_URL={paper.url}\nKIS_WS_URL={ws.url}\nKIS_PAPER_WS_URL={ws.url}")
-    print(f"dev app key {DEV_APP[0]} account {DEV_APP[2]} (real host)", flush=True)
-    return [real, paper, ws]
+    print(f"dev app key {DEV_APP[0]} account {DEV_APP[2]} (real host)")
+    urls = {"KIS_REAL_URL": real.url, "KIS_PAPER_URL": paper.url, "KIS_WS_URL": ws.url, "KIS_PAPER_WS_URL": ws.url}
+    return [real, paper, ws], urls
 
 
-STARTERS: dict[str, Callable[[Exchange, argparse.Namespace], list[Any]]] = {"kis": start_kis}
+def _apps(args: argparse.Namespace) -> list[tuple[str, str, str, bool]]:
+    """(key, secret, account, paper) for the dev key (paper) and each `--app`."""
+    out = []
+    for spec in [":".join(DEV_APP) + ":paper", *args.app]:
+        key, secret, account, *flag = spec.split(":")
+        out.append((key, secret, account, flag == ["paper"]))
+    return out
 
 
-def run(args: argparse.Namespace, *, until: threading.Event | None = None) -> int:
-    """Serve until interrupted (or until `until` is set, for tests)."""
+def start_ls(ex: Exchange, args: argparse.Namespace) -> tuple[list[Any], dict[str, str]]:
+    """One LS host: the app key decides paper or real (docs/brokers.md §2.1)."""
+    from autostock.brokers.sim.ls import LsSim
+    sim = LsSim(ex, seed=args.seed, host=args.host, port=args.port).start()
+    for key, secret, account, paper in _apps(args):
+        sim.add_app(key, secret, account, cash=args.cash, paper=paper)
+    print(f"dev app key {DEV_APP[0]} account {DEV_APP[2]} (paper)")
+    return [sim], {"LS_URL": sim.url}
+
+
+def start_kiwoom(ex: Exchange, args: argparse.Namespace) -> tuple[list[Any], dict[str, str]]:
+    """Kiwoom's real and paper hosts sharing one app registry (keys fail on the wrong one)."""
+    from autostock.brokers.sim.kiwoom import KiwoomSim
+    from autostock.brokers.sim.tr_server import SimApp
+    apps: dict[str, SimApp] = {}
+    real = KiwoomSim(ex, apps=apps, seed=args.seed, host=args.host, port=args.port).start()
+    paper = KiwoomSim(ex, paper=True, apps=apps, seed=args.seed + 1, host=args.host, port=args.paper_port).start()
+    for key, secret, account, is_paper in _apps(args):
+        (paper if is_paper else real).add_app(key, secret, account, cash=args.cash, paper=is_paper)
+    print(f"dev app key {DEV_APP[0]} account {DEV_APP[2]} (paper host)")
+    return [real, paper], {"KIWOOM_REAL_URL": real.url, "KIWOOM_PAPER_URL": paper.url}
+
+
+Starter = Callable[[Exchange, argparse.Namespace], tuple[list[Any], dict[str, str]]]
+STARTERS: dict[str, Starter] = {"kis": start_kis, "ls": start_ls, "kiwoom": start_kiwoom}
+
+
+def run(args: argparse.Namespace, *, until: threading.Event | None = None,
+        on_ready: Callable[[dict[str, str]], None] | None = None) -> int:
+    """Serve until interrupted (or until `until` is set); prints the settings to use."""
     ex = build_exchange(args)
-    servers = STARTERS[args.broker](ex, args)
+    servers, urls = STARTERS[args.broker](ex, args)
+    print("\n".join(f"{k}={v}" for k, v in urls.items()), flush=True)
+    if on_ready:
+        on_ready(urls)
     stop = until or threading.Event()
     replayer = threading.Thread(target=_replay, args=(ex, args.speed, stop), daemon=True)
     replayer.start()

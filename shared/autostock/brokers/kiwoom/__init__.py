@@ -1,0 +1,1 @@
+"""Kiwoom REST API adapter: `client` (HTTP, token, pacing), `parse` (payloads), `broker`."""

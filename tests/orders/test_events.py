@@ -1,0 +1,58 @@
+"""Every order transition is stored in order_events and published on NATS orders.<event>."""
+
+from __future__ import annotations
+
+import json
+
+import psycopg
+import pytest
+
+from autostock import db
+from tests.helpers import eventually, invoke
+from tests.orders.conftest import order_body
+
+PATH = "/api/v1/trading/orders"
+
+
+@pytest.fixture
+def heard(resources, settings):
+    messages: list[tuple[str, dict]] = []
+
+    async def on_message(msg) -> None:
+        messages.append((msg.subject.removeprefix(settings.nats_prefix), json.loads(msg.data)))
+
+    async def subscribe(client):
+        sub = await client.subscribe(settings.subject("orders.>"), cb=on_message)
+        await client.flush()
+        return sub
+
+    subscription = resources.events.call(subscribe)
+    yield messages
+    resources.events.call(lambda client: subscription.unsubscribe())
+
+
+def test_transitions_are_stored_and_published(trader, listed, desk, heard, resources):
+    symbol = listed(price=70_000)
+    user = trader()
+    order = invoke("place-order", "POST", PATH, order_body(symbol, price=None, order_type="market"),
+                   token=user["token"]).json
+    wanted = ["orders.created", "orders.accepted", "orders.filled"]
+    mine = lambda: [s for s, body in heard if body.get("order", {}).get("id") == order["id"]]  # noqa: E731
+    eventually(lambda: mine() == wanted, timeout=10)
+    filled = next(body for s, body in heard if s == "orders.filled" and body["order"]["id"] == order["id"])
+    assert filled["user_id"] == user["id"] and filled["order"]["status"] == "filled"
+    with db.service(resources.pool) as conn:
+        stored = [r["event"] for r in conn.execute(
+            "SELECT event FROM order_events WHERE order_id = %s ORDER BY id", (order["id"],)).fetchall()]
+    assert stored == ["created", "accepted", "filled"]
+
+
+def test_order_events_are_append_only_for_the_app(trader, listed, resources):
+    symbol = listed()
+    user = trader()
+    invoke("place-order", "POST", PATH, order_body(symbol), token=user["token"])
+    for statement in ("UPDATE order_events SET event = 'x'", "DELETE FROM order_events",
+                      "UPDATE fills SET quantity = 0", "DELETE FROM cash_ledger"):
+        with pytest.raises(psycopg.errors.InsufficientPrivilege):
+            with db.tenant(resources.pool, user["id"]) as conn:
+                conn.execute(statement)
