@@ -98,7 +98,7 @@ def platform() -> Iterator[Platform]:
         reader.start()
         url = f"http://127.0.0.1:{port}"
         try:
-            eventually(lambda: any("demo login" in line for line in lines) or proc.poll() is not None, timeout=120)
+            eventually(lambda: any("demo login" in line for line in lines) or proc.poll() is not None, timeout=240)
             assert proc.poll() is None, "autostock dev exited while starting"
             yield Platform(proc, url, lines, env["NATS_PREFIX"])
         finally:
