@@ -81,6 +81,9 @@ class Settings:
     rate_limit_user_per_minute: int = _setting("RATE_LIMIT_USER_PER_MINUTE", default=600)
     rate_limit_ip_per_minute: int = _setting("RATE_LIMIT_IP_PER_MINUTE", default=60)
 
+    # Dev with the broker simulator (itself always open): order entry and the paper broker skip
+    # the KRX session check, so the platform can be tried at any hour. Never set in production.
+    market_always_open: bool = _setting("MARKET_ALWAYS_OPEN", default=False)
     paper_starting_cash: int = _setting("PAPER_STARTING_CASH", default=10_000_000)
     db_pool_max: int = _setting("DB_POOL_MAX", default=10)
 

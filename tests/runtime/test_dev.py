@@ -23,7 +23,9 @@ def test_dev_serves_the_stack_and_ctrl_c_stops_the_tree(settings, callback_sink)
            "NATS_URL": settings.nats_url, "JWT_SECRET": settings.jwt_secret.reveal(),
            "ENCRYPTION_KEYS": settings.encryption_keys.reveal(), "REDIS_PREFIX": settings.redis_prefix,
            "NATS_PREFIX": settings.nats_prefix, "TEST_ADMIN_DATABASE_URL": settings.database_url.reveal(),
-           "TEST_REDIS_URL": settings.redis_url.reveal(), "TEST_NATS_URL": settings.nats_url}
+           "TEST_REDIS_URL": settings.redis_url.reveal(), "TEST_NATS_URL": settings.nats_url,
+           # the extras' own ports, free ones (other runs may be up); no demo login in the repo
+           "STREAM_PORT": str(free_port()), "COLLECTOR_PORT": str(free_port()), "APP_ENV": "test"}
     with tempfile.TemporaryDirectory() as data:
         proc = subprocess.Popen([sys.executable, "-m", "autostock.cli", "dev", "--port", str(port), "--workers", "1",
                                  "--data-dir", data], cwd=ROOT, env=env, stdout=subprocess.PIPE, text=True)

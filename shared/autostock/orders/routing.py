@@ -20,8 +20,10 @@ AdapterFactory = Callable[[Resources, AccountTerms, Clock], Broker]
 
 def _paper(resources: Resources, account: AccountTerms, clock: Clock) -> Broker:
     from autostock.brokers.paper import PaperBroker
+    from autostock.brokers.paper.model import PaperConfig
     return PaperBroker(resources, account.id, account.user_id, clock=clock,
-                       starting_cash=account.starting_cash)
+                       starting_cash=account.starting_cash,
+                       config=PaperConfig(check_session=not resources.settings.market_always_open))
 
 
 def _kis(resources: Resources, account: AccountTerms, clock: Clock) -> Broker:

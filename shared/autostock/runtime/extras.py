@@ -33,10 +33,14 @@ EXTRAS: list[Extra] = [
     # The async-call worker (see runtime.calls); other rq queues may add their own worker.
     Extra("worker", ("{python}", "-m", "autostock.runtime", "worker")),
     # ---- market data: tick-collector, stream ----
+    Extra("collector", ("{python}", "-m", "autostock.cli", "collector")),
+    Extra("stream", ("{python}", "-m", "autostock.cli", "stream")),
 
     # ---- brokers: paper-matcher ----
+    Extra("paper-matcher", ("{python}", "-m", "autostock.cli", "paper-matcher")),
 
     # ---- backtest: worker ----
+    Extra("backtest-worker", ("{python}", "-m", "autostock.cli", "worker")),
 
 ]
 
@@ -45,6 +49,7 @@ SEEDS: list[Seed] = []
 # Modules imported by `autostock dev` before it starts anything, so they can register.
 PLUGIN_MODULES: list[str] = [
     # ---- identity: demo user seed ----
+    "autostock.runtime.demo",  # demo market data (seed-demo) and, with APP_ENV=dev, the demo login
 
     # ---- others ----
     "autostock.market.dev",   # market data: demo history seed, /ws/market stream

@@ -25,7 +25,7 @@ from autostock import services
 from autostock.config import load_settings
 from autostock.db.migrate import migrate
 from autostock.errors import ConfigError
-from autostock.runtime import extras, handlers, stack
+from autostock.runtime import extras, handlers, simulators, stack
 
 log = logging.getLogger("autostock.dev")
 
@@ -49,8 +49,9 @@ class ProcessTree:
         self.env = dict(env)
         self.children: list[tuple[str, subprocess.Popen]] = []
 
-    def start(self, name: str, argv: list[str]) -> subprocess.Popen:
-        proc = subprocess.Popen(argv, env=self.env, start_new_session=True, preexec_fn=_die_with_parent)
+    def start(self, name: str, argv: list[str], *, pipe: bool = False) -> subprocess.Popen:
+        proc = subprocess.Popen(argv, env=self.env, start_new_session=True, preexec_fn=_die_with_parent,
+                                stdout=subprocess.PIPE if pipe else None, text=pipe or None)
         self.children.append((name, proc))
         log.info("started", extra={"child": name, "pid": proc.pid})
         return proc
@@ -131,6 +132,9 @@ def run_dev(environ: Mapping[str, str], opts: DevOptions, announce: Callable[[st
         if opts.root:
             common += ["--root", str(opts.root)]
         try:
+            sim = simulators.wanted(env)
+            if sim:
+                tree.env.update(simulators.start(sim, lambda name, argv: tree.start(name, argv, pipe=True), env))
             gateway = tree.start("gateway", [python, "-m", "autostock.runtime", "gateway", *common,
                                              "--bind", f"{opts.host}:{opts.port}",
                                              "--workers", str(opts.workers), "--threads", str(opts.threads)])
