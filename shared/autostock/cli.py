@@ -148,7 +148,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    configure_logging(os.environ.get("LOG_LEVEL", "INFO"))
+    configure_logging(environment_with(args.env_file).get("LOG_LEVEL", "INFO"))
     return COMMANDS[args.command][1](args)
 
 

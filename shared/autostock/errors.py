@@ -69,6 +69,12 @@ class BrokerRejected(AppError):
     status, code = 422, "broker_rejected"
 
 
+class BadGateway(AppError):
+    """Something upstream (a broker, a feed) answered with what we cannot read."""
+
+    status, code = 502, "bad_gateway"
+
+
 class RateLimited(AppError):
     status, code = 429, "rate_limited"
 

@@ -19,13 +19,13 @@ from typing import Any, NamedTuple
 from cryptography.hazmat.primitives import padding
 from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 
-from autostock.errors import AppError
+from autostock.errors import BadGateway
 
 
-class KisParseError(AppError):
+class KisParseError(BadGateway):
     """A frame from KIS could not be read (malformed, truncated or undecryptable)."""
 
-    status, code = 502, "kis_parse_error"
+    code = "kis_parse_error"
 
 
 TRADE_TR, BOOK_TR = "H0STCNT0", "H0STASP0"
