@@ -20,11 +20,13 @@ for _path in ("/api/v1/backtest/results/{result_id}", "/api/v1/backtest/results/
 
 
 def _deployment(resources, owner):
-    with db.tenant(resources.pool, owner["id"]) as conn:
-        row = conn.execute("INSERT INTO strategy_deployments (user_id, account_id, strategy, params, symbol,"
-                           " capital_cap) VALUES (%s, gen_random_uuid(), 'sma_cross', %s, '005930', 1000000)"
-                           " RETURNING id", (owner["id"], Jsonb({"fast": 10, "slow": 30}))).fetchone()
-    return {"deployment_id": str(row["id"])}
+    # Through the domain, on the owner's own paper account, and paused: an active deployment
+    # here would be evaluated by every later market-clock test in this run.
+    from autostock.backtest import deployments
+    _, made = deployments.deploy(resources, owner["id"], {"strategy": "sma_cross", "symbol": "005930",
+                                                          "capital_cap": 1_000_000})
+    deployments.set_status(resources, owner["id"], made["id"], "paused")
+    return {"deployment_id": made["id"]}
 
 
 for _path in ("/api/v1/strategies/{deployment_id}", "/api/v1/strategies/{deployment_id}/pause",
