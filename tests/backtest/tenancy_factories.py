@@ -21,8 +21,10 @@ for _path in ("/api/v1/backtest/results/{result_id}", "/api/v1/backtest/results/
 
 def _deployment(resources, owner):
     with db.tenant(resources.pool, owner["id"]) as conn:
+        # Paused: the market-clock task of other tests must not evaluate it.
         row = conn.execute("INSERT INTO strategy_deployments (user_id, account_id, strategy, params, symbol,"
-                           " capital_cap) VALUES (%s, gen_random_uuid(), 'sma_cross', %s, '005930', 1000000)"
+                           " capital_cap, status) VALUES (%s, gen_random_uuid(), 'sma_cross', %s, '005930', 1000000,"
+                           " 'paused')"
                            " RETURNING id", (owner["id"], Jsonb({"fast": 10, "slow": 30}))).fetchone()
     return {"deployment_id": str(row["id"])}
 
