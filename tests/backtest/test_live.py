@@ -37,7 +37,17 @@ def paper_trader(resources, user_factory):
     with db.service(resources.pool) as conn:
         conn.execute("INSERT INTO symbols (code, name_ko, market) VALUES ('005930', '삼성전자', 'KOSPI')"
                      " ON CONFLICT (code) DO NOTHING")
-    return {**user, "account_id": str(account["id"])}
+    yield {**user, "account_id": str(account["id"])}
+    # Other tests run the market clock in this database: leave no active deployment behind.
+    with db.service(resources.pool) as conn:
+        conn.execute("UPDATE strategy_deployments SET status = 'paused' WHERE user_id = %s", (user["id"],))
+
+
+@pytest.fixture(autouse=True)
+def _only_ours(resources):
+    """Pause deployments other tests left active, so the reports below count ours only."""
+    with db.service(resources.pool) as conn:
+        conn.execute("UPDATE strategy_deployments SET status = 'paused' WHERE status = 'active'")
 
 
 def deploy(trader, **extra):
