@@ -14,7 +14,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any
+from typing import Any, Self
 from urllib.parse import parse_qsl, urlsplit
 
 from autostock.brokers.sim.feed import Faults
@@ -136,3 +136,24 @@ class TokenBucket:
                 return False
             self._state[key] = (tokens - 1, now)
             return True
+
+
+class ServedSim:
+    """Lifecycle shared by the simulators that answer over one `SimHttpServer` (`self.server`)."""
+
+    server: SimHttpServer
+
+    def start(self) -> Self:
+        self.server.start()
+        return self
+
+    def stop(self) -> None:
+        self.server.stop()
+
+    @property
+    def url(self) -> str:
+        return self.server.url
+
+    @property
+    def requests(self) -> list[SimRequest]:
+        return self.server.requests

@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from autostock.brokers.sim import kis_trading
 from autostock.brokers.sim.exchange import Exchange
 from autostock.brokers.sim.feed import SEOUL, Faults
-from autostock.brokers.sim.http import DropConnection, SimHttpServer, SimRequest, SimResponse, TokenBucket
+from autostock.brokers.sim.http import DropConnection, ServedSim, SimHttpServer, SimRequest, SimResponse, TokenBucket
 from autostock.brokers.sim.kis_ws import KisWebsocketSim
 
 TOKEN_LIFETIME = 86_400
@@ -62,7 +62,7 @@ def fail(msg_cd: str, msg1: str, status: int = 200) -> SimResponse:
     return SimResponse(status, envelope("1", msg_cd, msg1))
 
 
-class KisSim:
+class KisSim(ServedSim):
     """A KIS REST host on 127.0.0.1 backed by `exchange` (`start()`, then use `url`)."""
 
     def __init__(self, exchange: Exchange, *, paper: bool = False, apps: KisApps | None = None,
@@ -84,21 +84,6 @@ class KisSim:
         self._rng = random.Random(seed)
 
     # ---- lifecycle and set-up -----------------------------------------------------------
-    def start(self) -> KisSim:
-        self.server.start()
-        return self
-
-    def stop(self) -> None:
-        self.server.stop()
-
-    @property
-    def url(self) -> str:
-        return self.server.url
-
-    @property
-    def requests(self) -> list[SimRequest]:
-        return self.server.requests
-
     def add_app(self, appkey: str, appsecret: str, account: str, *, cash: int = 0, hts_id: str = "",
                 paper: bool | None = None) -> KisApp:
         """Register an app key for `account` (opening it on the exchange with `cash`)."""

@@ -19,7 +19,7 @@ from typing import Any
 
 from autostock.brokers.sim.exchange import Exchange, Holding, Instrument
 from autostock.brokers.sim.feed import SEOUL, Bar, Faults, synthetic_daily_bars
-from autostock.brokers.sim.http import DropConnection, SimHttpServer, SimRequest, SimResponse, TokenBucket
+from autostock.brokers.sim.http import DropConnection, ServedSim, SimHttpServer, SimRequest, SimResponse, TokenBucket
 
 TOKEN_LIFETIME = 86_400
 
@@ -72,7 +72,7 @@ def daily_bars(exchange: Exchange, inst: Instrument) -> list[Bar]:
     return bars
 
 
-class TrSim:
+class TrSim(ServedSim):
     """Base of a token-authenticated, header-routed JSON TR server (start(), then `url`)."""
 
     selector_header = ""                        # "tr_cd" | "api-id"
@@ -98,21 +98,6 @@ class TrSim:
         self._rng = random.Random(seed)
 
     # ---- lifecycle and set-up -----------------------------------------------------------
-    def start(self) -> TrSim:
-        self.server.start()
-        return self
-
-    def stop(self) -> None:
-        self.server.stop()
-
-    @property
-    def url(self) -> str:
-        return self.server.url
-
-    @property
-    def requests(self) -> list[SimRequest]:
-        return self.server.requests
-
     def add_app(self, appkey: str, secret: str, account: str, *, cash: int = 0, paper: bool | None = None) -> SimApp:
         """Register an app key for `account` (opening it on the exchange with `cash`)."""
         app = SimApp(appkey, secret, account, self.paper if paper is None else paper)
