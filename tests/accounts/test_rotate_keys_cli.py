@@ -8,7 +8,7 @@ from autostock.auth import apikeys, twofactor
 from autostock.notify import webhooks
 
 
-def test_rotate_keys_command(resources, user_factory, tmp_path, capsys):
+def test_rotate_keys_command(resources, user_factory, tmp_path, capsys, monkeypatch):
     user = user_factory()
     accounts.create_account(resources, user["id"], broker="kiwoom", account_number="5550001111",
                             app_key="kiwoom-app-key-123", app_secret="kiwoom-secret-456", account_password="9999")
@@ -24,6 +24,10 @@ def test_rotate_keys_command(resources, user_factory, tmp_path, capsys):
                               f"NATS_URL={s.nats_url}", f"JWT_SECRET={s.jwt_secret.reveal()}",
                               f"ENCRYPTION_KEYS={new},{s.encryption_keys.reveal()}",
                               f"REDIS_PREFIX={s.redis_prefix}", "SECRETS_DIR=/nonexistent"]))
+    # The environment wins over an env file, and `make test` runs under `autostock services run`,
+    # which exports the dev DATABASE_URL: the command must see only this run's settings.
+    for name in ("DATABASE_URL", "REDIS_URL", "NATS_URL", "JWT_SECRET", "ENCRYPTION_KEYS", "REDIS_PREFIX"):
+        monkeypatch.delenv(name, raising=False)
     try:
         assert cli.main(["rotate-keys", "--env-file", str(env)]) == 0
         assert "re-encrypted" in capsys.readouterr().out
