@@ -2,9 +2,11 @@
 
 import datetime as dt
 import threading
+import uuid
 
 import pytest
 
+from autostock.config import Secret
 from autostock.market import platform, snapshot
 from autostock.market.calendar import SEOUL
 from autostock.market.quotes import StoredQuote, write_quote
@@ -76,3 +78,11 @@ def test_bad_requests_are_refused(resources, user_factory):
         assert (r.status, r.error_code) == (400, code)
     assert invoke("quote-snapshot", "GET", "/api/v1/market/quotes", query={"codes": "005930"}).status == 401
     assert snapshot.parse_codes(" 005930,005930 ,000660") == ["005930", "000660"]
+
+
+def test_no_market_broker_configured_lists_the_code_as_missing_not_a_500(resources):
+    settings = resources.settings.with_overrides(kis_market_keys=Secret(""))
+    snaps = snapshot.Snapshots(settings, resources.redis, lambda: platform.platform_broker(settings, resources.redis))
+    code = "9" + uuid.uuid4().hex[:5].upper()
+    answer = snaps.get([code])
+    assert answer["quotes"] == [] and answer["missing"] == [code]

@@ -13,7 +13,7 @@ import redis
 
 from autostock.brokers.base import Broker, BrokerCredentials
 from autostock.config import Settings
-from autostock.errors import ConfigError
+from autostock.errors import ServiceUnavailable
 
 # KIS wants an account number even for quote-only apps; market data calls never send it.
 MARKET_ACCOUNT = "00000000-01"
@@ -34,7 +34,9 @@ def market_apps(settings: Settings) -> list[tuple[str, str]]:
 def _credentials(settings: Settings, index: int = 0) -> BrokerCredentials:
     apps = market_apps(settings)
     if len(apps) <= index:
-        raise ConfigError("KIS_MARKET_KEYS must hold the platform's KIS app key(s) as appkey:appsecret")
+        # A request-time answer (503, which quote-snapshot turns into "missing"), not a crash.
+        raise ServiceUnavailable("no market-data broker is configured (KIS_MARKET_KEYS holds appkey:appsecret)",
+                                 code="market_broker_not_configured")
     key, secret = apps[index]
     return BrokerCredentials(key, secret, MARKET_ACCOUNT, paper=False)
 
