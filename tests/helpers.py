@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import importlib.util
 import json
 import sys
@@ -10,6 +11,7 @@ from collections.abc import Callable
 from pathlib import Path
 from types import ModuleType
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from autostock.contract import Event
 
@@ -79,3 +81,18 @@ def invoke(function: str, method: str, path: str, body: Any = None, *, token: st
         hdrs.setdefault("Content-Type", "application/json")
     event = Event(method=method, path=path, body=raw, headers=hdrs, query=query or {})
     return Reply(load_handler(function).handle(event, None))
+
+
+# A Monday mid-session in 2025 (sell tax 0.15 %, docs/brokers.md §4.4): tests that trade run
+# at any time of day on this clock.
+SESSION_TIME = dt.datetime(2025, 6, 16, 10, 0, tzinfo=ZoneInfo("Asia/Seoul"))
+
+
+class SettableClock:
+    """An injectable clock (paper broker, order desk, market clock); tests move `at`."""
+
+    def __init__(self, at: dt.datetime) -> None:
+        self.at = at
+
+    def __call__(self) -> dt.datetime:
+        return self.at

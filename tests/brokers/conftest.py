@@ -27,18 +27,7 @@ from autostock.market.quotes import SEOUL, StoredQuote, write_quote
 from autostock.resources import Resources
 from tests.brokers.tr_venues import KiwoomEnv, LsEnv
 
-# A Monday in 2025, mid-session: 2025 sell tax 0.15 % (docs/brokers.md §4.4).
-SESSION_TIME = dt.datetime(2025, 6, 16, 10, 0, tzinfo=SEOUL)
-
-
-class SettableClock:
-    """The paper broker's injectable clock; tests move it."""
-
-    def __init__(self, at: dt.datetime) -> None:
-        self.at = at
-
-    def __call__(self) -> dt.datetime:
-        return self.at
+from tests.helpers import SESSION_TIME, SettableClock
 
 
 @pytest.fixture

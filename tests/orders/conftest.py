@@ -14,16 +14,7 @@ from autostock.market.calendar import SEOUL
 from autostock.market.quotes import StoredQuote, write_quote
 from autostock.orders.routing import desk_with_clock
 
-# A Monday mid-session (2025 sell tax: 0.15 %), so tests run at any time of day.
-SESSION_TIME = dt.datetime(2025, 6, 16, 10, 0, tzinfo=SEOUL)
-
-
-class SettableClock:
-    def __init__(self, at: dt.datetime) -> None:
-        self.at = at
-
-    def __call__(self) -> dt.datetime:
-        return self.at
+from tests.helpers import SESSION_TIME, SettableClock
 
 
 @pytest.fixture
