@@ -7,6 +7,7 @@ A service that does not answer fails the run; it is never skipped.
 from __future__ import annotations
 
 import os
+import secrets
 import uuid
 from collections.abc import Iterator
 
@@ -21,6 +22,7 @@ from autostock.db.migrate import migrate
 from autostock.resources import Resources
 
 RUN_ID = uuid.uuid4().hex[:10]
+INTERNAL_TOKEN = secrets.token_urlsafe(32)  # what this run's connectors prove themselves with
 ADMIN_DB_URL = os.environ.get("TEST_ADMIN_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
 REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
 NATS_URL = os.environ.get("TEST_NATS_URL", "nats://127.0.0.1:4222")
@@ -55,6 +57,7 @@ def make_settings(database_url: str, **overrides: str) -> Settings:
         "NATS_URL": NATS_URL,
         "JWT_SECRET": "test-secret-" + RUN_ID * 4,
         "ENCRYPTION_KEYS": Fernet.generate_key().decode(),
+        "INTERNAL_TOKEN": INTERNAL_TOKEN,
         "APP_ENV": "test",
         "REDIS_PREFIX": f"t{RUN_ID}:",
         "NATS_PREFIX": f"t{RUN_ID}.",

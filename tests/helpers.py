@@ -13,7 +13,7 @@ from types import ModuleType
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from autostock.contract import Event
+from autostock.contract import INTERNAL_HEADER, Event, current_resources
 
 ROOT = Path(__file__).resolve().parents[1]
 SHARED_DATA = Path(__import__("os").environ.get("SHARED_DIR") or ROOT.parent / "shared") / "data"
@@ -81,6 +81,13 @@ def invoke(function: str, method: str, path: str, body: Any = None, *, token: st
         hdrs.setdefault("Content-Type", "application/json")
     event = Event(method=method, path=path, body=raw, headers=hdrs, query=query or {})
     return Reply(load_handler(function).handle(event, None))
+
+
+def internal_headers(topic: str, connector: str = "connector-sdk") -> dict[str, str]:
+    """The headers our connectors send with a delivery of `topic`, the internal token of the
+    settings the handlers run with included. Without them an internal route answers 403."""
+    return {"X-Topic": topic, "X-Connector": connector,
+            INTERNAL_HEADER: current_resources().settings.internal_token.reveal()}
 
 
 # A Monday mid-session in 2025 (sell tax 0.15 %, docs/brokers.md §4.4): tests that trade run

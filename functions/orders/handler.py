@@ -2,7 +2,7 @@
 
 from autostock import orders
 from autostock.auth import require_scope
-from autostock.contract import Request, Router
+from autostock.contract import Request, Router, require_internal
 
 router = Router()
 ORDER_FILTERS = ("status", "symbol", "side", "account_id", "from", "to", "cursor", "limit")
@@ -53,8 +53,10 @@ def history(req: Request) -> tuple[int, dict]:
 
 @router.route("POST", "/")
 def fill_event(req: Request) -> tuple[int, dict]:
-    """The NATS connector's delivery of `orders.fill` (internal path, never public)."""
-    return 200, orders.on_fill_message(orders.current(req.resources), req.headers, req.event.body)
+    """The NATS connector's delivery of `orders.fill` (an internal call, never public)."""
+    require_internal(req)
+    return 200, orders.on_fill_message(orders.current(req.resources), req.headers.get("x-topic") or "",
+                                       req.event.body)
 
 
 handle = router.handle

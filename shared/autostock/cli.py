@@ -31,6 +31,7 @@ def generated_env() -> dict[str, str]:
     return {
         "JWT_SECRET": base64.urlsafe_b64encode(secrets.token_bytes(48)).decode(),
         "ENCRYPTION_KEYS": Fernet.generate_key().decode(),
+        "INTERNAL_TOKEN": secrets.token_urlsafe(32),
     }
 
 

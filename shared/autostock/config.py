@@ -61,6 +61,9 @@ class Settings:
     jwt_secret: Secret = _setting("JWT_SECRET", secret=True)
     # Comma-separated Fernet keys, newest first (MultiFernet encrypts with the first).
     encryption_keys: Secret = _setting("ENCRYPTION_KEYS", secret=True)
+    # Proves a call comes from our own connectors (autostock.contract.require_internal). Empty
+    # refuses every internal call; `autostock dev` makes one per run when none is set.
+    internal_token: Secret = _setting("INTERNAL_TOKEN", default=Secret(""), secret=True)
 
     app_env: str = _setting("APP_ENV", default="dev")
     log_level: str = _setting("LOG_LEVEL", default="INFO")

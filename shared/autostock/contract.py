@@ -8,6 +8,7 @@ template expects. Errors are rendered here, by `errors.render_error`, and nowher
 
 from __future__ import annotations
 
+import hmac
 import json
 import logging
 import re
@@ -24,6 +25,8 @@ from autostock.resources import Resources
 log = logging.getLogger("autostock.contract")
 
 MAX_BODY_BYTES = 64 * 1024
+# Our connectors send INTERNAL_TOKEN in this header; `require_internal` checks it.
+INTERNAL_HEADER = "X-Autostock-Internal"
 
 SECURITY_HEADERS = {
     "X-Content-Type-Options": "nosniff",
@@ -139,6 +142,24 @@ class Request:
             from autostock.auth import authenticate  # auth imports contract's neighbours only
             self._principal = authenticate(self.resources, self.event)
         return self._principal
+
+
+def require_internal(req: Request) -> None:
+    """Refuse a call that does not carry INTERNAL_TOKEN: only our connectors hold it.
+
+    `/function/<name>` is open to anyone who reaches a gateway (OpenFaaS CE leaves function
+    endpoints unauthenticated; the local gateway may listen on a LAN), and X-Topic or
+    X-Connector are headers anyone can set: they say which delivery it is, never who sent it.
+    """
+    expected = req.resources.settings.internal_token.reveal()
+    given = req.headers.get(INTERNAL_HEADER) or ""
+    # Bytes: compare_digest takes str only when ASCII, and a header may hold anything.
+    if expected and hmac.compare_digest(given.encode("utf-8", "replace"), expected.encode()):
+        return
+    # Logged so an operator sees a stock connector (which cannot send the token) or a probe.
+    log.warning("internal call refused" if expected else "internal call refused: INTERNAL_TOKEN is not set",
+                extra={"path": req.path, "remote_addr": req.event.remote_addr})
+    raise errors.Forbidden("this path only takes the platform's internal calls", code="not_an_internal_call")
 
 
 def parse_json_object(body: bytes | str | None) -> dict[str, Any]:

@@ -1,9 +1,10 @@
 """The market clock's timetable: named tasks, each with a rule for when it is due.
 
-`market-clock` is invoked by the cron connector every minute and calls `run_due`, which runs
-every registered task whose rule says "now" (Seoul time). A task that fails is reported and
-logged; the others still run, and the next minute tries again, so every task must be
-idempotent. Areas add tasks by registering them in a module listed in `TASK_MODULES`.
+`market-clock` is invoked by the cron connector every minute (an internal call, checked by
+`contract.require_internal`) and calls `run_due`, which runs every registered task whose rule
+says "now" (Seoul time). A task that fails is reported and logged; the others still run, and
+the next minute tries again, so every task must be idempotent. Areas add tasks by registering
+them in a module listed in `TASK_MODULES`.
 """
 
 from __future__ import annotations
@@ -12,11 +13,11 @@ import datetime as dt
 import importlib
 import logging
 import threading
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from autostock.errors import AppError, Forbidden
+from autostock.errors import AppError
 from autostock.market import calendar
 from autostock.resources import Resources
 
@@ -81,12 +82,6 @@ def registered() -> dict[str, Task]:
         importlib.import_module(module)
     with _lock:
         return dict(_tasks)
-
-
-def require_connector(headers: Mapping[str, str]) -> None:
-    """Only the cron connector (which sets X-Topic: cron-function) calls the clock."""
-    if (headers.get("x-topic") or "").strip() != "cron-function":
-        raise Forbidden("market-clock only takes the cron connector's calls", code="not_a_connector_call")
 
 
 def run_due(resources: Resources, *, now: dt.datetime | None = None, only: str | None = None) -> dict[str, Any]:

@@ -4,12 +4,12 @@ import json
 from autostock import db, events
 from autostock.notify import outbox, signing
 from tests.alerts.conftest import bar
-from tests.helpers import invoke
+from tests.helpers import internal_headers, invoke
 
 
 def send_bar(b: dict):
     return invoke("send-alert", "POST", "/", json.dumps(b).encode(),
-                  headers={"X-Topic": f"{events.BARS_1M}.{b['code']}"})
+                  headers=internal_headers(f"{events.BARS_1M}.{b['code']}"))
 
 
 def make_alert(user, **overrides):
@@ -86,9 +86,9 @@ def test_users_never_receive_each_others_alerts(linked_user, telegram):
 
 
 def test_unknown_topic_and_bad_bar_are_refused(resources):
-    r = invoke("send-alert", "POST", "/", b"{}", headers={"X-Topic": "weather.today"})
+    r = invoke("send-alert", "POST", "/", b"{}", headers=internal_headers("weather.today"))
     assert r.status == 400 and r.error_code == "unknown_topic"
-    r = invoke("send-alert", "POST", "/", b'{"code": "005930"}', headers={"X-Topic": "bars.1m.005930"})
+    r = invoke("send-alert", "POST", "/", b'{"code": "005930"}', headers=internal_headers("bars.1m.005930"))
     assert r.status == 400 and r.error_code == "bad_bar"
 
 

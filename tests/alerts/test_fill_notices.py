@@ -1,5 +1,5 @@
 from autostock import accounts, orders
-from tests.helpers import invoke
+from tests.helpers import internal_headers, invoke
 from tests.orders.conftest import clock, desk, listed, order_body, quote  # noqa: F401 - shared fixtures
 
 
@@ -12,7 +12,7 @@ def test_a_fill_sends_one_notice_to_its_owner_only(linked_user, telegram, tg_res
                                                                      quantity=2, account_id=account["id"]))
     assert status == 201 and order["status"] == "filled", order
     for _ in range(2):  # the orders.filled wake-up, delivered twice
-        assert invoke("send-alert", "POST", "/", b"{}", headers={"X-Topic": "orders.filled"}).status == 200
+        assert invoke("send-alert", "POST", "/", b"{}", headers=internal_headers("orders.filled")).status == 200
     texts = telegram.texts(owner["chat_id"])
     assert len(texts) == 1 and texts[0].startswith("체결 알림\n체결: ") and "매수 2주" in texts[0]
     assert telegram.texts(other["chat_id"]) == []
@@ -27,6 +27,6 @@ def test_fill_notices_can_be_turned_off_but_stay_in_the_inbox(linked_user, teleg
     symbol = listed(70_000)
     orders.place_order(desk, u["id"], order_body(symbol, order_type="market", price=None, quantity=1,
                                                  account_id=account["id"]))
-    invoke("send-alert", "POST", "/", b"{}", headers={"X-Topic": "orders.filled"})
+    invoke("send-alert", "POST", "/", b"{}", headers=internal_headers("orders.filled"))
     assert telegram.texts(u["chat_id"]) == []
     assert invoke("alerts", "GET", "/api/v1/notifications", token=u["token"]).json["unread"] == 1

@@ -2,8 +2,9 @@
 driven over HTTP only (plus one NATS message standing in for a closed minute bar).
 
 Register two users → login → me → paper accounts → demo market data → quotes → a resting limit
-order and a filled market order → orders, positions, portfolio → an alert fires into the
-inbox → a backtest → nobody sees another's data → logout → Ctrl-C stops the whole tree.
+order and a filled market order → orders, positions, portfolio → forged connector calls are
+refused → an alert fires into the inbox (through the real NATS connector) → a backtest →
+nobody sees another's data → logout → Ctrl-C stops the whole tree.
 """
 
 from __future__ import annotations
@@ -192,6 +193,20 @@ def test_a_user_walks_through_the_platform(platform: Platform):
     assert [x["symbol"] for x in summary["positions"]] == ["005930"]
     assert summary["reserved_cash"] >= 10 * resting
     assert p.call("GET", "/api/v1/trading/positions", b["token"]).json()["items"] == []
+
+    # What only the connectors may send, sent by a user with X-Topic set: a fill of their own
+    # resting order at 1 won, a clock tick, a bar for the alert engine. All refused, nothing changed.
+    me = p.call("GET", "/api/v1/auth/me", a["token"]).json()
+    forged_fill = {"account_id": a["account_id"], "user_id": me["id"], "broker_order_id": "forged",
+                   "client_order_id": limit.json()["client_order_id"], "fill_id": "forged", "symbol": "005930",
+                   "side": "buy", "quantity": 10, "price": 1}
+    for name, topic, body in (("orders", "orders.fill", forged_fill), ("market-clock", "cron-function", None),
+                              ("send-alert", "bars.1m.005930", {"code": "005930"})):
+        r = requests.post(f"{p.url}/function/{name}/", json=body, timeout=30,
+                          headers={"X-Topic": topic, "X-Connector": "connector-sdk"})
+        assert r.status_code == 403 and r.json()["error"]["code"] == "not_an_internal_call", (name, r.text)
+    after = p.call("GET", f"/api/v1/trading/orders/{limit.json()['id']}", a["token"]).json()
+    assert after["filled_quantity"] == 0 and after["status"] in ("pending_new", "accepted"), after
 
     # An alert, and a closed minute bar that crosses it → a notification in the inbox.
     line = rules.round_to_tick(q["price"] * 2, up=True)

@@ -7,16 +7,22 @@ import datetime as dt
 
 from autostock import db, timetable
 from autostock.market.calendar import SEOUL
-from tests.helpers import invoke
+from tests.helpers import internal_headers, invoke
 from tests.orders.conftest import books_reconcile, order_body
 
 PATH = "/api/v1/trading/orders"
-CRON = {"X-Topic": "cron-function", "X-Connector": "cron-connector"}
+
+
+def cron() -> dict[str, str]:
+    return internal_headers("cron-function", "cron-connector")
 
 
 def test_only_the_cron_connector_may_call(desk):
     assert invoke("market-clock", "POST", "/", b"").status == 403
-    reply = invoke("market-clock", "POST", "/", b"", headers=CRON)
+    forged = invoke("market-clock", "POST", "/", b"", headers={"X-Topic": "cron-function",
+                                                                "X-Connector": "cron-connector"})
+    assert forged.status == 403 and forged.error_code == "not_an_internal_call"
+    reply = invoke("market-clock", "POST", "/", b"", headers=cron())
     assert reply.status == 200 and "orders.reconcile" in reply.json["ran"]
     assert "orders.snapshot" not in reply.json["ran"], "not due mid-session"
 
@@ -33,7 +39,7 @@ def test_tasks_are_named_and_extensible(desk, resources):
         at = dt.datetime(2025, 6, 16, 10, 7, tzinfo=SEOUL)
         assert timetable.run_due(resources, now=at, only="test.noop")["ran"] == {"test.noop": {"ok": True}}
         assert "test.noop" not in timetable.run_due(resources, now=at.replace(minute=8))["ran"]
-        assert invoke("market-clock", "POST", "/", b"", headers=CRON, query={"task": "nope"}).status == 404
+        assert invoke("market-clock", "POST", "/", b"", headers=cron(), query={"task": "nope"}).status == 404
     finally:
         timetable._tasks.pop("test.noop", None)
 
@@ -47,7 +53,7 @@ def test_day_orders_expire_at_the_close_and_release_their_reservation(trader, li
     timetable.run_due(resources, only="orders.expire")
     assert invoke("orders", "GET", f"{PATH}/{order['id']}", token=user["token"]).json["status"] == "accepted"
     clock.at = dt.datetime(2025, 6, 16, 15, 31, tzinfo=SEOUL)
-    reply = invoke("market-clock", "POST", "/", b"", headers=CRON)
+    reply = invoke("market-clock", "POST", "/", b"", headers=cron())
     assert reply.json["ran"]["orders.expire"]["expired"] >= 1
     got = invoke("orders", "GET", f"{PATH}/{order['id']}", token=user["token"]).json
     assert got["status"] == "expired" and got["reserved_cash"] == 0

@@ -4,7 +4,7 @@ fills history; and no user ever sees another's."""
 from __future__ import annotations
 
 from autostock import db
-from tests.helpers import invoke
+from tests.helpers import internal_headers, invoke
 from tests.orders.conftest import books_reconcile, order_body
 
 PATH = "/api/v1/trading/orders"
@@ -126,10 +126,11 @@ def test_fill_messages_from_the_paper_broker_are_applied_once(trader, listed, de
                "client_order_id": order["client_order_id"], "fill_id": fill.fill_id, "symbol": symbol,
                "side": "buy", "quantity": fill.quantity, "price": fill.price,
                "filled_at": fill.filled_at.isoformat()}
-    headers = {"X-Topic": "orders.fill"}
+    headers = internal_headers("orders.fill")
     first = invoke("orders", "POST", "/", message, headers=headers)
     again = invoke("orders", "POST", "/", message, headers=headers)
     assert first.json["applied"] is True and again.json["applied"] is False
     assert first.json["status"] == "partially_filled"
-    assert invoke("orders", "POST", "/", message).status == 403, "only the connector delivers"
+    wrong_topic = invoke("orders", "POST", "/", message, headers=internal_headers("orders.filled"))
+    assert wrong_topic.status == 400 and wrong_topic.error_code == "unknown_topic"
     books_reconcile(resources, user["account_id"])

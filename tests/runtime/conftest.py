@@ -1,20 +1,25 @@
-"""A small test stack in tmp_path (functions that record every call they get) and a real
-gateway serving it over HTTP on an ephemeral port."""
+"""A small test stack in tmp_path (functions that record every call they get), a real gateway
+serving a stack over HTTP on an ephemeral port, and a NATS connector running in a thread."""
 
 from __future__ import annotations
 
+import asyncio
+import dataclasses
 import json
 import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from collections.abc import Iterator
+from contextlib import contextmanager
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
 from werkzeug.serving import make_server
 
 from autostock.runtime import stack as stack_mod
+from autostock.runtime.connectors import NatsConnector
 from autostock.runtime.gateway import create_app
 from autostock.runtime.handlers import load_all
+from tests.helpers import ROOT
 
 RECORDER = '''
 import json
@@ -26,7 +31,8 @@ CALLS = Path(__file__).with_name("calls.jsonl")
 def handle(event, context):
     record = {"fn": Path(__file__).parent.name, "method": event.method, "path": event.path,
               "body": event.body.decode(), "topic": event.headers.get("X-Topic"),
-              "connector": event.headers.get("X-Connector"), "query": event.query.get("q")}
+              "connector": event.headers.get("X-Connector"), "query": event.query.get("q"),
+              "internal": event.headers.get("X-Autostock-Internal")}
     with CALLS.open("a") as f:
         f.write(json.dumps(record) + "\\n")
     return {"statusCode": 200, "body": record, "headers": {"X-Handled-By": record["fn"]}}
@@ -62,23 +68,60 @@ def calls_of(root: Path, function: str) -> list[dict]:
     return [json.loads(line) for line in path.read_text().splitlines()] if path.exists() else []
 
 
+def project_stack(*names: str) -> stack_mod.Stack:
+    """The repository's stack.yml, with only the functions named (all when none is)."""
+    full = stack_mod.load(ROOT / "stack.yml", {})
+    if not names:
+        return full
+    return dataclasses.replace(full, functions={name: full.functions[name] for name in names})
+
+
 @pytest.fixture
 def test_stack(tmp_path: Path) -> stack_mod.Stack:
     return stack_mod.load(write_stack(tmp_path, FUNCTIONS), {})
 
 
-@pytest.fixture
-def gateway(test_stack, resources) -> Iterator[str]:
-    """The gateway for the test stack, on 127.0.0.1:<ephemeral>; yields its URL."""
+@contextmanager
+def served_gateway(stack: stack_mod.Stack) -> Iterator[str]:
+    """The gateway for `stack`, on 127.0.0.1:<ephemeral>, in this process; yields its URL."""
     apps = {}
     server = make_server("127.0.0.1", 0, lambda environ, start: apps["app"](environ, start), threaded=True)
     url = f"http://127.0.0.1:{server.server_port}"
-    apps["app"] = create_app(test_stack, load_all(test_stack), gateway_url=url)  # async calls come back here
+    apps["app"] = create_app(stack, load_all(stack), gateway_url=url)  # async calls come back here
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
-    yield url
-    server.shutdown()
-    thread.join(timeout=5)
+    try:
+        yield url
+    finally:
+        server.shutdown()
+        thread.join(timeout=5)
+
+
+@pytest.fixture
+def gateway(test_stack, resources) -> Iterator[str]:
+    """The gateway for the test stack; yields its URL."""
+    with served_gateway(test_stack) as url:
+        yield url
+
+
+@contextmanager
+def running(connector: NatsConnector) -> Iterator[NatsConnector]:
+    """`connector` subscribed (on its own thread and event loop) until the block ends."""
+    state: dict = {}
+
+    async def main() -> None:
+        state["loop"], state["stop"] = asyncio.get_running_loop(), asyncio.Event()
+        await connector.run(state["stop"])
+
+    thread = threading.Thread(target=asyncio.run, args=(main(),), daemon=True)
+    thread.start()
+    try:
+        assert connector.ready.wait(10), "the NATS connector did not subscribe"
+        yield connector
+    finally:
+        state["loop"].call_soon_threadsafe(state["stop"].set)
+        thread.join(timeout=10)
+    assert not thread.is_alive()
 
 
 class _Sink(BaseHTTPRequestHandler):

@@ -26,6 +26,7 @@ def test_dev_serves_the_stack_and_ctrl_c_stops_the_tree(settings, callback_sink)
            "TEST_REDIS_URL": settings.redis_url.reveal(), "TEST_NATS_URL": settings.nats_url,
            # the extras' own ports, free ones (other runs may be up); no demo login in the repo
            "STREAM_PORT": str(free_port()), "COLLECTOR_PORT": str(free_port()), "APP_ENV": "test"}
+    env.pop("INTERNAL_TOKEN", None)  # dev makes one for the run
     with tempfile.TemporaryDirectory() as data:
         proc = subprocess.Popen([sys.executable, "-m", "autostock.cli", "dev", "--port", str(port), "--workers", "1",
                                  "--data-dir", data], cwd=ROOT, env=env, stdout=subprocess.PIPE, text=True)
@@ -36,6 +37,10 @@ def test_dev_serves_the_stack_and_ctrl_c_stops_the_tree(settings, callback_sink)
             assert r.status_code == 200, r.text
             assert all(s["ok"] for s in r.json()["services"].values())
             assert requests.get(f"http://127.0.0.1:{port}/function/admin/api/v1/health", timeout=10).status_code == 200
+            # No INTERNAL_TOKEN given: dev made one for its connectors, and a bare X-Topic is refused.
+            forged = requests.post(f"http://127.0.0.1:{port}/function/market-clock", timeout=10,
+                                   headers={"X-Topic": "cron-function", "X-Connector": "cron-connector"})
+            assert forged.status_code == 403, forged.text
             # An async call goes through the real rq worker process and comes back.
             queued = requests.post(f"http://127.0.0.1:{port}/async-function/admin/api/v1/health",
                                    headers={"X-Callback-Url": callback_url}, timeout=10)

@@ -50,3 +50,22 @@ def test_env_file_parsing(tmp_path):
     p.write_text("# comment\nA=1\nB='two'\n\nbroken line\n")
     assert read_env_file(p) == {"A": "1", "B": "two"}
     assert read_env_file(tmp_path / "missing") == {}
+
+
+def test_the_internal_token_is_a_secret_read_from_its_openfaas_file(tmp_path):
+    assert not load_settings(BASE, secrets_dir=tmp_path).internal_token  # unset: internal calls refused
+    (tmp_path / "autostock-internal-token").write_text("tok-from-file\n")
+    s = load_settings(BASE, secrets_dir=tmp_path)
+    assert s.internal_token.reveal() == "tok-from-file" and "tok-from-file" not in repr(s)
+
+
+def test_init_env_generates_every_secret_the_platform_needs(tmp_path, capsys):
+    from autostock.cli import main
+    first, second = tmp_path / "a.env", tmp_path / "b.env"
+    assert main(["init-env", "--path", str(first)]) == 0 and main(["init-env", "--path", str(second)]) == 0
+    a, b = read_env_file(first), read_env_file(second)
+    printed = capsys.readouterr().out
+    for name in ("JWT_SECRET", "ENCRYPTION_KEYS", "INTERNAL_TOKEN"):
+        assert len(a[name]) >= 32 and a[name] != b[name], name
+        assert a[name] not in printed
+    assert load_settings(a, secrets_dir=tmp_path).internal_token.reveal() == a["INTERNAL_TOKEN"]

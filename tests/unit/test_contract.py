@@ -1,9 +1,13 @@
 import json
+import logging
+from types import SimpleNamespace
 
 import pytest
 
 from autostock import errors
-from autostock.contract import Event, Router, parse_json_object, require_fields
+from autostock.config import Secret
+from autostock.contract import INTERNAL_HEADER, Event, Router, parse_json_object, require_fields, require_internal
+from autostock.logs import JsonFormatter
 
 router = Router()
 
@@ -78,3 +82,33 @@ def test_rate_limited_carries_retry_after():
 
 def test_empty_body_is_empty_object():
     assert parse_json_object(b"") == {}
+
+
+def _internal_request(configured: str, headers: dict[str, str]) -> SimpleNamespace:
+    """What require_internal reads of a Request, with the process's settings made up."""
+    event = Event("POST", "/", headers=headers)
+    settings = SimpleNamespace(internal_token=Secret(configured))
+    return SimpleNamespace(resources=SimpleNamespace(settings=settings), headers=event.headers, path=event.path,
+                           event=event)
+
+
+def test_require_internal_takes_exactly_the_configured_token():
+    require_internal(_internal_request("s3cret-token", {INTERNAL_HEADER.lower(): "s3cret-token"}))
+    for sent in ({}, {INTERNAL_HEADER: ""}, {INTERNAL_HEADER: "s3cret-toke"}, {INTERNAL_HEADER: "s3cret-token "},
+                 {INTERNAL_HEADER: "ä" * 12}, {"X-Topic": "orders.fill", "X-Connector": "connector-sdk"}):
+        with pytest.raises(errors.Forbidden) as e:
+            require_internal(_internal_request("s3cret-token", sent))
+        assert e.value.code == "not_an_internal_call", sent
+
+
+def test_require_internal_refuses_everything_when_no_token_is_configured(caplog):
+    with pytest.raises(errors.Forbidden), caplog.at_level(logging.WARNING):
+        require_internal(_internal_request("", {INTERNAL_HEADER: ""}))
+    assert "INTERNAL_TOKEN is not set" in caplog.text
+
+
+def test_a_refused_internal_call_is_logged_without_what_was_sent(caplog):
+    with pytest.raises(errors.Forbidden), caplog.at_level(logging.WARNING):
+        require_internal(_internal_request("s3cret-token", {INTERNAL_HEADER: "s3cret-tokex"}))
+    logged = "\n".join(JsonFormatter().format(record) for record in caplog.records)
+    assert "internal call refused" in logged and "s3cret-tok" not in logged

@@ -119,26 +119,20 @@ def apply_fill_event(desk: Desk, payload: dict[str, Any]) -> dict[str, Any]:
             "status": order["state"]}
 
 
-def require_topic(headers: Any, expected: str) -> None:
-    """Internal deliveries (cron and NATS connectors) name their topic; anything else is refused.
+def on_fill_message(desk: Desk, topic: str, body: bytes) -> dict[str, Any]:
+    """The NATS connector's `orders.fill` delivery: parse and apply it.
 
-    The path they use (/function/<name>) is not published by the gateway's public routes.
+    The caller has proved it is our connector (contract.require_internal); `topic` only says
+    which delivery this is.
     """
-    from autostock.errors import Forbidden
-    topic = (headers.get("x-topic") or "").strip()
-    if not topic or not topic.endswith(expected):
-        raise Forbidden("this path only takes connector deliveries", code="not_a_connector_call")
-
-
-def on_fill_message(desk: Desk, headers: Any, body: bytes) -> dict[str, Any]:
-    """The NATS connector's `orders.fill` delivery: parse and apply it."""
     from autostock.contract import parse_json_object
+    from autostock.errors import ValidationError
     from autostock.events import ORDER_FILL
-    require_topic(headers, ORDER_FILL)
+    if topic.strip() != ORDER_FILL:
+        raise ValidationError(f"orders takes {ORDER_FILL} deliveries, not {topic!r}", code="unknown_topic")
     payload = parse_json_object(body)
     missing = [k for k in ("account_id", "user_id", "broker_order_id", "fill_id", "symbol", "side",
                            "quantity", "price") if payload.get(k) in (None, "")]
     if missing:
-        from autostock.errors import ValidationError
         raise ValidationError(f"fill message lacks {', '.join(missing)}", code="invalid_fill_message")
     return apply_fill_event(desk, payload)

@@ -7,9 +7,7 @@ from __future__ import annotations
 
 import argparse
 import os
-import signal
 import sys
-import threading
 from collections.abc import Sequence
 
 from autostock.config import environment_with, load_settings
@@ -31,11 +29,8 @@ def gateway(args: argparse.Namespace) -> None:
 
 
 def connectors(args: argparse.Namespace) -> None:
-    from autostock.runtime.connectors import run_connectors
-    stop = threading.Event()
-    signal.signal(signal.SIGTERM, lambda *_: stop.set())
-    signal.signal(signal.SIGINT, lambda *_: stop.set())
-    run_connectors(_stack(args), load_settings(), args.gateway_url, stop)
+    from autostock.runtime.connectors import serve
+    serve(_stack(args), load_settings(), args.gateway_url)
 
 
 def worker(args: argparse.Namespace) -> None:

@@ -5,6 +5,11 @@ Redis prefix); a worker runs `deliver`, which POSTs the call to the gateway's
 `/function/<name>` and, when the caller gave `X-Callback-Url`, POSTs the function's response
 there with `X-Call-Id`, `X-Function-Name`, `X-Function-Status` and `X-Duration-Seconds`.
 rq rather than JetStream: long backtests need rq's timeouts and job registry anyway.
+
+A queued call is the caller's request replayed: the worker adds only `X-Call-Id`, never the
+internal header (`contract.INTERNAL_HEADER`), so `/async-function/...` is no way around
+`require_internal`. The replayed headers (Authorization, and the internal header when an
+internal caller sent it) stay out of the job's description and of rq's failure log.
 """
 
 from __future__ import annotations
@@ -78,9 +83,10 @@ def queue(settings: Settings) -> Queue:
 
 
 def enqueue(settings: Settings, call: Call) -> None:
+    # rq's default description is the call with its arguments, headers included.
     queue(settings).enqueue_call("autostock.runtime.calls.deliver", args=(call.to_json(),),
                                  timeout=JOB_TIMEOUT, result_ttl=600, failure_ttl=86400,
-                                 job_id=call.call_id)
+                                 job_id=call.call_id, description=f"call {call.function}{call.path}")
 
 
 def deliver(data: dict[str, Any]) -> dict[str, Any]:
@@ -105,9 +111,23 @@ def deliver(data: dict[str, Any]) -> dict[str, Any]:
         return {"status": reply.status_code, "seconds": round(duration, 3)}
 
 
+class _WithoutJobArguments(logging.Filter):
+    """rq logs a failed job's arguments (`extra=`), and our JSON log lines print extras: a
+    call's arguments are the caller's headers, so they are dropped from the record."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        record.__dict__.pop("arguments", None)
+        record.__dict__.pop("kwargs", None)
+        return True
+
+
+_WITHOUT_JOB_ARGUMENTS = _WithoutJobArguments()
+
+
 def work(settings: Settings, *, burst: bool = False, extra_queues: tuple[str, ...] = (),
          worker_class: type[Worker] = Worker) -> None:
     """Run an rq worker on the function queue (and any extra, already prefixed, queues)."""
+    logging.getLogger("rq.worker").addFilter(_WITHOUT_JOB_ARGUMENTS)  # the same filter only once
     conn = connection(settings)
     queues = [queue(settings)] + [Queue(q, connection=conn, serializer=JSONSerializer) for q in extra_queues]
     worker_class(queues, connection=conn, serializer=JSONSerializer).work(burst=burst, logging_level="WARNING")

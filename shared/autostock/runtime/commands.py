@@ -1,4 +1,5 @@
-"""CLI commands of the runtime area: `dev`, `services`, `build-context`, `gateway-config`.
+"""CLI commands of the runtime area: `dev`, `services`, `connectors`, `build-context`,
+`gateway-config`.
 
 Heavy imports happen inside the commands, so `autostock --help` stays quick.
 """
@@ -84,6 +85,20 @@ def configure_dev(p: argparse.ArgumentParser) -> None:
     p.add_argument("--threads", type=int, default=4)
 
 
+def cmd_connectors(args: argparse.Namespace) -> int:
+    """The cron and NATS connectors on their own (the k3s connectors Deployment)."""
+    from autostock.config import load_settings
+    from autostock.runtime import connectors, stack
+    environ = _environ(args)
+    connectors.serve(stack.load(args.stack, environ), load_settings(environ), args.gateway_url)
+    return 0
+
+
+def configure_connectors(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--stack", default="stack.yml", help="its topic/schedule annotations say what to call")
+    p.add_argument("--gateway-url", default="http://127.0.0.1:8080")
+
+
 def cmd_build_context(args: argparse.Namespace) -> int:
     from autostock.runtime import build_context, stack
     st = stack.load(args.stack, _environ(args))
@@ -115,6 +130,8 @@ COMMANDS = {
     "dev": ("run the whole platform locally (services, migrations, gateway, connectors)", cmd_dev,
             configure_dev),
     "services": ("make PostgreSQL/Redis/NATS answer: up, down, run -- CMD", cmd_services, configure_services),
+    "connectors": ("call functions on their cron schedules and NATS topics (from stack.yml), with INTERNAL_TOKEN",
+                   cmd_connectors, configure_connectors),
     "build-context": ("write each function's Docker build context (like faas-cli build --shrinkwrap)",
                       cmd_build_context, configure_build_context),
     "gateway-config": ("write the nginx routes derived from stack.yml", cmd_gateway_config,

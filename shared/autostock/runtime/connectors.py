@@ -1,16 +1,21 @@
-"""The cron and NATS connectors, as OpenFaaS's cron-connector and nats-connector call functions.
+"""The cron and NATS connectors: what OpenFaaS's cron-connector and nats-connector do, plus
+the proof that the call is ours.
 
 Cron: `topic: cron-function` + `schedule` → `POST /function/<name>` with an empty body and
 headers `X-Topic: cron-function`, `X-Connector: cron-connector`. Schedules are Asia/Seoul time.
 NATS: each subject of `topic` (with the deployment's `nats_prefix` in front) → `POST
 /function/<name>` with the raw message as the body, `X-Topic: <subject without prefix>` and
 `X-Connector: connector-sdk`. At most once, like the real connector.
+Every call also carries INTERNAL_TOKEN in `X-Autostock-Internal` (contract.require_internal),
+which the stock connectors cannot send: on k3s this module runs as the connectors Deployment
+(`autostock connectors`), in place of theirs.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import signal
 import threading
 from collections.abc import Callable
 from datetime import datetime
@@ -20,7 +25,9 @@ import nats
 import requests
 from croniter import croniter
 
-from autostock.config import Settings
+from autostock.config import Secret, Settings
+from autostock.contract import INTERNAL_HEADER
+from autostock.errors import ConfigError
 from autostock.runtime.stack import CRON_TOPIC, Stack
 
 log = logging.getLogger("autostock.connectors")
@@ -32,15 +39,20 @@ Invoke = Callable[[str, bytes, dict[str, str]], int]
 
 
 class HttpInvoker:
-    """Calls `/function/<name>` on the gateway; returns the status (0 when unreachable)."""
+    """Calls `/function/<name>` on the gateway as an internal call; returns the status (0 when
+    unreachable). Only the topic and the status are logged, never the headers."""
 
-    def __init__(self, gateway_url: str) -> None:
+    def __init__(self, gateway_url: str, token: Secret) -> None:
+        if not token:
+            raise ConfigError("INTERNAL_TOKEN is not set: the functions would refuse every delivery "
+                              "(`autostock init-env` writes one; on k3s, the autostock-internal-token secret)")
         self.gateway_url = gateway_url.rstrip("/")
+        self.token = token
 
     def __call__(self, name: str, body: bytes, headers: dict[str, str]) -> int:
         try:
-            reply = requests.post(f"{self.gateway_url}/function/{name}", data=body, headers=headers,
-                                  timeout=INVOKE_TIMEOUT)
+            reply = requests.post(f"{self.gateway_url}/function/{name}", data=body,
+                                  headers={**headers, INTERNAL_HEADER: self.token.reveal()}, timeout=INVOKE_TIMEOUT)
         except requests.RequestException as e:
             log.warning("connector call failed", extra={"function": name, "error": type(e).__name__})
             return 0
@@ -128,8 +140,8 @@ class NatsConnector:
 
 
 def run_connectors(stack: Stack, settings: Settings, gateway_url: str, stop: threading.Event) -> None:
-    """Run both connectors until `stop` is set (the connectors process of `autostock dev`)."""
-    invoke = HttpInvoker(gateway_url)
+    """Run both connectors until `stop` is set."""
+    invoke = HttpInvoker(gateway_url, settings.internal_token)
     cron = threading.Thread(target=CronConnector(stack, invoke).run, args=(stop,), name="cron", daemon=True)
     cron.start()
     connector = NatsConnector(stack, settings, invoke)
@@ -143,3 +155,12 @@ def run_connectors(stack: Stack, settings: Settings, gateway_url: str, stop: thr
 
     asyncio.run(main())
     cron.join(timeout=5)
+
+
+def serve(stack: Stack, settings: Settings, gateway_url: str) -> None:
+    """Run both connectors until SIGTERM or SIGINT: the connectors process of `autostock dev`
+    and the k3s connectors Deployment (`autostock connectors`)."""
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    signal.signal(signal.SIGINT, lambda *_: stop.set())
+    run_connectors(stack, settings, gateway_url, stop)

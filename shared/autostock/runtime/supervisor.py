@@ -11,6 +11,7 @@ from __future__ import annotations
 import ctypes
 import logging
 import os
+import secrets
 import signal
 import subprocess
 import sys
@@ -103,6 +104,14 @@ def _wait_for_gateway(url: str, proc: subprocess.Popen) -> None:
     raise ConfigError(f"the gateway did not answer at {url} within {START_TIMEOUT}s")
 
 
+def _with_internal_token(env: Mapping[str, str]) -> dict[str, str]:
+    """`env` with an INTERNAL_TOKEN: the configured one, else a fresh one for this run. Every
+    child gets it, so the connectors' calls are accepted and nobody else's."""
+    if load_settings(env).internal_token:
+        return dict(env)
+    return {**env, "INTERNAL_TOKEN": secrets.token_urlsafe(32)}
+
+
 def _prepare(env: Mapping[str, str], opts: DevOptions) -> list[str]:
     """Check the stack (every handler imports), migrate, run the seeds; lines to print."""
     st = stack.load(opts.stack_path, env, opts.root)
@@ -122,7 +131,7 @@ def run_dev(environ: Mapping[str, str], opts: DevOptions, announce: Callable[[st
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda signum, _frame: stop.append(signum))
     with services.ensured(environ, opts.data_dir) as svc:
-        env = {**environ, **svc.environment()}
+        env = _with_internal_token({**environ, **svc.environment()})
         lines = _prepare(env, opts)
         url = f"http://{opts.host}:{opts.port}"
         env["PUBLIC_URL"] = env.get("PUBLIC_URL") or url
