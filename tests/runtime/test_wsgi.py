@@ -66,6 +66,8 @@ def test_template_app_gives_the_handler_the_request_as_an_event():
     assert event.method == "POST" and event.headers["x-real-ip"] == "10.1.2.3"
     assert event.headers["content-type"] == "application/json" and event.body == b'{"n": 3}'
     assert client.get("/raw").data == b"\x00\x01"
+    unescaped = "q=삼성".encode().decode("latin-1")   # UTF-8 sent as is: WSGI carries its bytes as latin-1
+    assert client.get("/echo/x", environ_overrides={"QUERY_STRING": unescaped}).json["q"] == "삼성"
 
 
 def test_template_app_answers_head_without_a_body_and_errors_in_the_error_shape():

@@ -25,6 +25,12 @@ from autostock.logs import new_request_id
 METHODS = ["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"]
 
 
+def _native(value: str) -> str:
+    """A WSGI string (its bytes carried as latin-1, PEP 3333) as the UTF-8 text it is, as
+    werkzeug reads it: a client may send UTF-8 unescaped."""
+    return value.encode("latin-1").decode("utf-8", "replace")
+
+
 def event_from_environ(environ: Mapping[str, Any], path: str, call_id: str | None = None) -> Event:
     """An Event straight from a WSGI environ (no Flask request); `call_id`, when given, is set
     as the X-Call-Id header the handler sees (the gateway names every call)."""
@@ -44,7 +50,7 @@ def event_from_environ(environ: Mapping[str, Any], path: str, call_id: str | Non
         body = stream.read()
     else:
         body = b""
-    qs = environ.get("QUERY_STRING")
+    qs = _native(environ.get("QUERY_STRING") or "")
     query = MultiDict(parse_qsl(qs, keep_blank_values=True)) if qs else MultiDict()
     return Event(method=environ["REQUEST_METHOD"], path=path, body=body, headers=headers, query=query,
                  remote_addr=environ.get("REMOTE_ADDR") or "")
@@ -101,10 +107,9 @@ class _SingleFunction:
         self.context = context
 
     def __call__(self, environ: dict[str, Any], start_response: Any) -> list[bytes]:
-        # WSGI carries PATH_INFO as latin-1; decoded and normalised as werkzeug's request.path is,
-        # so a signed path reads as it did when the template served through Flask.
-        raw = (environ.get("PATH_INFO") or "").encode("latin-1").decode("utf-8", "replace")
-        event = event_from_environ(environ, "/" + raw.lstrip("/"))
+        # Normalised as werkzeug's request.path is, so a signed path reads as it did when the
+        # template served through Flask.
+        event = event_from_environ(environ, "/" + _native(environ.get("PATH_INFO") or "").lstrip("/"))
         status, body, headers = answer(self.handle, event, self.context)
         return respond(environ, start_response, status, body, headers)
 
