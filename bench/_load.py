@@ -1,19 +1,27 @@
-"""Load generators for HTTP benchmarks on loopback, in plain threads.
+"""Load generators for HTTP benchmarks on loopback: in plain threads, and raw on asyncio.
 
 `open_loop` offers a constant rate whatever the server does, and measures each latency from
 the request's scheduled time (so a slow server's queueing shows, unlike a closed loop).
 `closed_users` simulates users who wait 1-3 s between calls (locust's `between(1, 3)`),
 each picking a task by weight; latencies are also measured from the scheduled time.
+`open_loop_raw`, `closed_loop_raw` and `wrk` are for servers fast enough that a threaded
+client would be the bottleneck; `process_tree_cpu` gives a server's CPU cost per request.
 """
 
 from __future__ import annotations
 
+import asyncio
 import heapq
+import os
 import random
+import re
+import resource
+import shutil
+import subprocess
 import threading
 import time
 from collections import Counter, defaultdict
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
@@ -156,3 +164,146 @@ def closed_users(url: str, traders: list[dict[str, str]], *, seconds: int, order
              "requests_per_s": round(count / elapsed, 1),
              "endpoints": {n: {"requests": len(latencies[n]), "statuses": dict(statuses[n]),
                                "latency_ms": percentiles(latencies[n])} for n in names}}, ids)
+
+
+# ---- raw HTTP/1.1 on asyncio: no client library between the clock and the socket ---------
+# For servers fast enough that a threaded `requests` client would be the bottleneck (GET
+# /auth/me, quote-snapshot): one event loop, keep-alive connections, pre-built requests.
+
+def raw_request(method: str, path: str, port: int, headers: dict[str, str], body: bytes = b"") -> bytes:
+    """One HTTP/1.1 request as bytes, ready to write to a keep-alive connection."""
+    lines = [f"{method} {path} HTTP/1.1", f"Host: 127.0.0.1:{port}", f"Content-Length: {len(body)}",
+             *[f"{k}: {v}" for k, v in headers.items()]]
+    return ("\r\n".join(lines) + "\r\n\r\n").encode() + body
+
+
+_LENGTH = re.compile(rb"content-length:\s*(\d+)", re.I)
+
+
+class RawConnection:
+    """One keep-alive HTTP/1.1 connection that sends a request and reads one whole response."""
+
+    def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self.reader, self.writer = reader, writer
+
+    async def call(self, raw: bytes) -> tuple[int, bytes]:
+        """(status, body) of `raw`'s response; the server must send Content-Length."""
+        self.writer.write(raw)
+        head = await self.reader.readuntil(b"\r\n\r\n")
+        length = _LENGTH.search(head)
+        body = await self.reader.readexactly(int(length.group(1))) if length else b""
+        return int(head[9:12]), body
+
+
+async def connect_raw(port: int, n: int) -> list[RawConnection]:
+    pairs = [await asyncio.open_connection("127.0.0.1", port) for _ in range(n)]
+    return [RawConnection(r, w) for r, w in pairs]
+
+
+async def closed_loop_raw(port: int, raw: bytes, connections: int, seconds: float) -> dict[str, Any]:
+    """`connections` clients, each sending `raw` again as soon as its answer is in."""
+    conns = await connect_raw(port, connections)
+    done, errors = 0, 0
+    stop = time.perf_counter() + seconds
+
+    async def worker(conn: RawConnection) -> None:
+        nonlocal done, errors
+        while time.perf_counter() < stop:
+            status, _ = await conn.call(raw)
+            done += 1
+            errors += status != 200
+
+    started = time.perf_counter()
+    await asyncio.gather(*(worker(c) for c in conns))
+    elapsed = time.perf_counter() - started
+    for c in conns:
+        c.writer.close()
+    return {"requests": done, "rps": done / elapsed, "errors": errors}
+
+
+async def open_loop_raw(port: int, raws: Sequence[bytes], *, rate: int, seconds: float, connections: int = 64,
+                        accept: Callable[[bytes], bool] | None = None) -> dict[str, Any]:
+    """Offer `rate` requests a second for `seconds` (cycling through `raws`) and measure each
+    latency from its scheduled send time, so queueing behind a slow answer counts (no
+    coordinated omission, as wrk2 does it). An answer is an error unless it is a 200 whose
+    body `accept`s (when given)."""
+    idle: asyncio.Queue[RawConnection] = asyncio.Queue()
+    for c in await connect_raw(port, connections):
+        idle.put_nowait(c)
+    latencies: list[float] = []
+    errors = 0
+    total = int(rate * seconds)
+    start = time.perf_counter() + 0.05
+
+    async def one(raw: bytes, scheduled: float) -> None:
+        nonlocal errors
+        conn = await idle.get()
+        status, body = await conn.call(raw)
+        latencies.append(time.perf_counter() - scheduled)
+        errors += status != 200 or (accept is not None and not accept(body))
+        idle.put_nowait(conn)
+
+    tasks = []
+    for i in range(total):
+        scheduled = start + i / rate
+        delay = scheduled - time.perf_counter()
+        if delay > 0:
+            await asyncio.sleep(delay)
+        tasks.append(asyncio.ensure_future(one(raws[i % len(raws)], scheduled)))
+    await asyncio.gather(*tasks)
+    achieved = total / (time.perf_counter() - start)
+    while not idle.empty():
+        idle.get_nowait().writer.close()
+    ms = percentiles(latencies)
+    return {"offered_rps": rate, "achieved_rps": round(achieved, 1), "p50_ms": ms["p50"], "p95_ms": ms["p95"],
+            "p99_ms": ms["p99"], "max_ms": round(max(latencies) * 1000, 2), "errors": errors}
+
+
+def wrk(url: str, *, connections: int, seconds: int, headers: dict[str, str] | None = None,
+        script: str | None = None) -> dict[str, Any]:
+    """wrk's closed loop (2 threads) against `url`; `script` is a Lua file (e.g. varying paths).
+    Also the CPU wrk itself used, so a run on a shared machine can tell the client's share."""
+    if not shutil.which("wrk"):
+        raise RuntimeError("wrk is not installed (make bench installs the Debian package)")
+    args = ["wrk", "-t2", f"-c{connections}", f"-d{seconds}s"]
+    for name, value in (headers or {}).items():
+        args += ["-H", f"{name}: {value}"]
+    if script:
+        args += ["-s", script]
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    out = subprocess.run([*args, url], capture_output=True, text=True, timeout=seconds + 30, check=True)
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    rps = re.search(r"Requests/sec:\s*([\d.]+)", out.stdout)
+    total = re.search(r"(\d+) requests in", out.stdout)
+    non2xx = re.search(r"Non-2xx or 3xx responses:\s*(\d+)", out.stdout)
+    socket_errors = re.search(r"Socket errors:.*", out.stdout)
+    cpu = (after.ru_utime + after.ru_stime) - (before.ru_utime + before.ru_stime)
+    return {"rps": float(rps.group(1)) if rps else 0.0, "requests": int(total.group(1)) if total else 0,
+            "errors": int(non2xx.group(1)) if non2xx else 0,
+            "socket_errors": socket_errors.group(0) if socket_errors else None, "cpu_seconds": round(cpu, 3)}
+
+
+def process_tree_cpu(pid: int) -> float:
+    """CPU seconds (user + system, all threads) used so far by `pid` and its live children:
+    a server's cost per request that does not depend on what else the machine is doing."""
+    tick = os.sysconf("SC_CLK_TCK")
+    total = 0.0
+    for p in [pid, *_children(pid)]:
+        try:
+            with open(f"/proc/{p}/stat") as f:
+                fields = f.read().rpartition(")")[2].split()
+        except OSError:
+            continue  # a worker that exited meanwhile
+        total += (int(fields[11]) + int(fields[12])) / tick   # utime, stime
+    return total
+
+
+def _children(pid: int) -> list[int]:
+    out = []
+    for task in os.listdir(f"/proc/{pid}/task"):
+        try:
+            with open(f"/proc/{pid}/task/{task}/children") as f:
+                out += [int(c) for c in f.read().split()]
+        except OSError:
+            continue
+    return out

@@ -1,16 +1,25 @@
 """Throw-away isolation for benchmarks, like the tests': a fresh database (migrated, dropped
-after), a Redis key prefix and a NATS subject prefix, all named by a run id."""
+after), a Redis key prefix and a NATS subject prefix, all named by a run id; and a WSGI app
+served by gunicorn over those resources."""
 
 from __future__ import annotations
 
 import os
+import signal
+import socket
+import subprocess
+import sys
+import time
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 
 import psycopg
 from cryptography.fernet import Fernet
 
+from autostock import db
+from autostock.auth import passwords
 from autostock.config import Settings, load_settings
 from autostock.db.migrate import migrate
 from autostock.resources import Resources
@@ -43,3 +52,56 @@ def temporary_resources(name: str) -> Iterator[Resources]:
     finally:
         with psycopg.connect(admin, autocommit=True) as conn:
             conn.execute(f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)')
+
+
+def bench_user(resources: Resources, password: str, rounds: int = 4) -> dict[str, str]:
+    """An active user (bcrypt cost `rounds`) with no daily API quota: {"id", "username"}."""
+    name = f"bench_{uuid.uuid4().hex[:10]}"
+    with db.service(resources.pool) as conn:
+        row = conn.execute("INSERT INTO users (email, username, password_hash, api_calls_limit)"
+                           " VALUES (%s, %s, %s, 0) RETURNING id",
+                           (f"{name}@bench.example", name, passwords.hash_password(password, rounds))).fetchone()
+    return {"id": str(row["id"]), "username": name}
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@contextmanager
+def gunicorn(resources: Resources, app: str, *, workers: int, threads: int,
+             env: dict[str, str] | None = None) -> Iterator[tuple[int, int]]:
+    """`app` ("module:attribute") under gunicorn with gthread workers on a free loopback port,
+    configured for `resources`; yields (gunicorn's pid, port) and stops it afterwards.
+    `env` adds or overrides settings (e.g. a rate limit a single bench user would hit)."""
+    s = resources.settings
+    root = Path(__file__).resolve().parents[1]
+    port = _free_port()
+    server_env = {**os.environ, "DATABASE_URL": s.database_url.reveal(), "REDIS_URL": s.redis_url.reveal(),
+                  "NATS_URL": s.nats_url, "JWT_SECRET": s.jwt_secret.reveal(),
+                  "ENCRYPTION_KEYS": s.encryption_keys.reveal(), "REDIS_PREFIX": s.redis_prefix,
+                  "NATS_PREFIX": s.nats_prefix, "SECRETS_DIR": "/nonexistent", "LOG_LEVEL": "WARNING",
+                  "PYTHONPATH": str(root), **(env or {})}
+    binary = str(Path(sys.executable).with_name("gunicorn"))
+    proc = subprocess.Popen([binary, "-b", f"127.0.0.1:{port}", "-w", str(workers), "-k", "gthread",
+                             "--threads", str(threads), "--log-level", "warning", app],
+                            env=server_env, cwd=root, start_new_session=True)
+    try:
+        _wait_for(port, proc)
+        yield proc.pid, port
+    finally:
+        os.killpg(proc.pid, signal.SIGTERM)
+        proc.wait(timeout=20)
+
+
+def _wait_for(port: int, proc: subprocess.Popen) -> None:
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline and proc.poll() is None:
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.2):
+                return
+        except OSError:
+            time.sleep(0.1)
+    raise RuntimeError(f"gunicorn did not start (exit code {proc.poll()})")

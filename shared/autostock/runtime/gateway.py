@@ -23,7 +23,7 @@ from autostock.logs import request_context
 from autostock.runtime import calls
 from autostock.runtime.handlers import Handle
 from autostock.runtime.stack import Route, Stack
-from autostock.runtime.wsgi import METHODS, STATUS_LINES, event_from_environ, render
+from autostock.runtime.wsgi import METHODS, answer, event_from_environ, render, respond
 
 log = logging.getLogger("autostock.gateway")
 
@@ -78,16 +78,12 @@ class FastPath:
         call_id = environ.get("HTTP_X_CALL_ID") or uuid.uuid4().hex
         started = time.perf_counter()
         with request_context(call_id):
-            try:
-                status, body, headers = render(self.handles[name](event_from_environ(environ, path, call_id), CONTEXT))
-            except Exception as e:  # a handler that is not a Router may still raise
-                status, body, headers = render(_as_result(*errors.render_error(e, call_id)))
+            status, body, headers = answer(self.handles[name], event_from_environ(environ, path, call_id), CONTEXT,
+                                           call_id)
             log.info("call", extra={"function": name, "method": environ["REQUEST_METHOD"], "path": path,
                                     "status": status, "ms": round((time.perf_counter() - started) * 1000, 2)})
         headers["X-Call-Id"] = call_id
-        headers["Content-Length"] = str(len(body))
-        start_response(STATUS_LINES.get(status) or f"{status} Unknown", list(headers.items()))
-        return [body]
+        return respond(environ, start_response, status, body, headers)
 
 
 def create_app(stack: Stack, handles: dict[str, Handle], gateway_url: str) -> Flask:
