@@ -14,7 +14,8 @@
   (wrk, closed loop), with the gunicorn processes' CPU ms per request (/proc: holds on a busy
   machine, when req/s does not), and p95 at a constant offered 1,000 req/s (open loop:
   latency from each request's scheduled send time, so queueing counts).
-- stream: the server in its own process; 1,000 websocket clients in this one, each subscribed
+- stream: the server in its own process (clients are one real active user, whose token and
+  standing it checks at connect and every heartbeat); 1,000 websocket clients in this one, each subscribed
   to 10 of 200 codes; every code ticks once a second (200 ticks/s in, ~10,000 messages/s out),
   the codes in turn at evenly spread phases, as independent stocks trade. p99 delivery latency
   (publish → client receive), the server's RSS, then the input rate is doubled until p99
@@ -23,6 +24,10 @@
   hides) and the CPU of the server and of this process: the clients share one Python process
   with the publisher, so when it nears 100 % they are the bottleneck and the rate is a lower
   bound for the server.
+- stream re-check: the CPU of this process for one re-check of 1,000 connections of 1,000 users
+  (`autostock.auth.still_standing`, what the stream server runs every heartbeat), cold (every
+  standing read from PostgreSQL in one query) and warm (one Redis MGET); Redis's and
+  PostgreSQL's own CPU are not included.
 Uses a throwaway database and its own Redis/NATS prefixes; every connection is loopback.
 """
 
@@ -36,10 +41,11 @@ import random
 import tempfile
 import threading
 import time
-import uuid
 from typing import Any
 
-from autostock.auth.tokens import issue_access_token
+from autostock import db
+from autostock.auth import still_standing
+from autostock.auth.tokens import issue_access_token, principal_from_claims
 from autostock.brokers.kis import frames
 from autostock.market.calendar import SEOUL
 from autostock.market.quotes import StoredQuote
@@ -189,12 +195,11 @@ def _rss_mb(pid: int) -> float:
     return float("nan")
 
 
-async def _fan_out(settings: Any, port: int, pid: int, clients: int, step_seconds: float,
+async def _fan_out(settings: Any, port: int, pid: int, token: str, clients: int, step_seconds: float,
                    max_hz: float) -> dict[str, Any]:
     import nats
     from websockets.asyncio.client import connect
 
-    token, _ = issue_access_token(settings, str(uuid.uuid4()), ["read"], ttl=3600)
     latencies: list[float] = []
     conns = []
     rng = random.Random(6)
@@ -270,10 +275,35 @@ async def _fan_out(settings: Any, port: int, pid: int, clients: int, step_second
                     " they, not the server, set the limit"}
 
 
-def _stream(settings: Any, quick: bool) -> dict[str, Any]:
+def _recheck(res: Any, connections: int) -> dict[str, Any]:
+    with db.service(res.pool) as conn:
+        rows = conn.execute("INSERT INTO users (email, username, password_hash)"
+                            " SELECT 'recheck' || i || '@bench.example', 'bench_recheck_' || i, 'not-a-login'"
+                            " FROM generate_series(1, %s) i RETURNING id", (connections,)).fetchall()
+    principals = [principal_from_claims(issue_access_token(res.settings, str(r["id"]), ["read"],
+                                                           session_id=str(r["id"]))[1]) for r in rows]
+
+    def cpu_ms() -> float:
+        start = time.process_time()
+        problems = still_standing(res, principals)
+        spent = (time.process_time() - start) * 1000
+        assert not any(problems)
+        return spent
+
+    cold = cpu_ms()
+    warm = min(cpu_ms() for _ in range(5))
+    return {"connections": connections, "users": connections, "cpu_ms_cold": round(cold, 1),
+            "cpu_ms_warm": round(warm, 1), "cpu_us_per_connection_warm": round(1000 * warm / connections, 1)}
+
+
+def _stream(res: Any, quick: bool) -> dict[str, Any]:
     import socket
     import subprocess
     import sys
+    settings = res.settings
+    # The server checks the user at connect and every heartbeat: a real, active one.
+    user = bench_user(res, "bench password that is long enough")
+    token, _ = issue_access_token(settings, user["id"], ["read"], ttl=3600)
     with socket.socket() as probe:   # a free port for the server process (bench-only race, harmless)
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
@@ -292,7 +322,8 @@ def _stream(settings: Any, quick: bool) -> dict[str, Any]:
                 time.sleep(0.1)
         rss_idle = _rss_mb(proc.pid)
         result = asyncio.run(asyncio.wait_for(
-            _fan_out(settings, port, proc.pid, 200 if quick else 1000, 3.0 if quick else 10.0, 4 if quick else 32),
+            _fan_out(settings, port, proc.pid, token, 200 if quick else 1000, 3.0 if quick else 10.0,
+                     4 if quick else 32),
             300))
         return {"server_rss_idle_mb": round(rss_idle, 1), **result}
     finally:
@@ -304,10 +335,12 @@ def run(quick: bool) -> dict[str, Any]:
     with temporary_resources("market") as res:
         out = {"collector": asyncio.run(_ingest(res.settings, res.pool, 5.0 if quick else 60.0)),
                "quote_snapshot": _quotes(res, 2 if quick else 10),
-               "stream": _stream(res.settings, quick)}
+               "stream": _stream(res, quick),
+               "stream_recheck": _recheck(res, 1000)}
     out["summary"] = {"collector_ticks_per_s": out["collector"]["ticks_per_second"],
                       "quotes_max_req_per_s": out["quote_snapshot"]["max_req_per_s_32_connections"],
                       "quotes_server_cpu_ms_per_request": out["quote_snapshot"]["server_cpu_ms_per_request"],
                       "quotes_p95_ms_at_1000": out["quote_snapshot"]["p95_ms_at_1000_req_per_s"],
-                      "stream_p99_ms": out["stream"]["base_p99_ms"]}
+                      "stream_p99_ms": out["stream"]["base_p99_ms"],
+                      "stream_recheck_1000_cpu_ms_warm": out["stream_recheck"]["cpu_ms_warm"]}
     return out

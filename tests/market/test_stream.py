@@ -1,23 +1,30 @@
-"""The /ws/market stream: auth, subscriptions, close codes, bounded memory for a client that never reads."""
+"""The /ws/market stream: auth (at connect, re-checked while connected, expiry and renewal),
+subscriptions, close codes, bounded memory for a client that never reads."""
 
 from __future__ import annotations
 
 import json
 import socket
+import uuid
 
 import pytest
+import redis
 from websockets.exceptions import ConnectionClosed
 from websockets.sync.client import connect
 
-from autostock.auth.tokens import issue_access_token, revoke_jti
+from autostock.auth import sessions, users
+from autostock.auth.tokens import issue_access_token, principal_from_claims, revoke_jti
+from autostock.market import stream as stream_module
 from autostock.market.stream import CLOSE_BAD_MESSAGE, CLOSE_UNAUTHORIZED, MAX_CODES, StreamServer
 from tests.helpers import eventually
 from tests.market.conftest import Running
 
+SHORT_TTL = 4   # seconds: tokens that expire within a test; the server warns 2 s before
+
 
 @pytest.fixture
-def stream(settings):
-    server = StreamServer(settings, auth_timeout=0.5, heartbeat=0.3, write_limit=8 * 1024)
+def stream(resources):
+    server = StreamServer(resources, auth_timeout=0.5, heartbeat=0.3, expiry_warning=2.0, write_limit=8 * 1024)
     running = Running(server)
     eventually(lambda: server.port)
     yield server
@@ -46,11 +53,31 @@ def _recv_until(ws, kind, timeout=5.0):
             return msg
 
 
-def _close_code(ws):
+def _closed(ws):
+    """Read until the server closes the connection (within 100 messages, heartbeats included):
+    (close code, reason)."""
     with pytest.raises(ConnectionClosed) as e:
-        for _ in range(10):
+        for _ in range(100):
             ws.recv(timeout=5)
-    return e.value.rcvd.code
+    return e.value.rcvd.code, e.value.rcvd.reason
+
+
+def _refused(ws):
+    """The close of a connection refused at connect, before any message: (code, reason)."""
+    with pytest.raises(ConnectionClosed) as e:
+        ws.recv(timeout=5)
+    return e.value.rcvd.code, e.value.rcvd.reason
+
+
+def _rechecks_pass(server, times=2):
+    """Wait for `times` complete re-checks of every connection from now."""
+    start = server.counters["rechecks"]
+    eventually(lambda: server.counters["rechecks"] >= start + times)
+
+
+def _still_open(ws):
+    ws.send(json.dumps({"op": "ping"}))
+    return _recv_until(ws, "pong") is not None
 
 
 def test_clients_get_ticks_of_their_own_subscriptions_only(stream, resources, user_factory):
@@ -83,21 +110,115 @@ def test_clients_get_ticks_of_their_own_subscriptions_only(stream, resources, us
 
 def test_bad_tokens_and_bad_messages_are_closed_with_documented_codes(stream, settings, resources, user_factory):
     with connect(_url(stream, "not-a-token")) as ws:
-        assert _close_code(ws) == CLOSE_UNAUTHORIZED
+        assert _refused(ws) == (CLOSE_UNAUTHORIZED, "invalid_token")
     with connect(_url(stream)) as ws:                                   # says nothing: auth times out
-        assert _close_code(ws) == CLOSE_UNAUTHORIZED
+        assert _refused(ws) == (CLOSE_UNAUTHORIZED, "missing_token")
+    expired, _ = issue_access_token(settings, user_factory()["id"], ["read"], ttl=-1)
+    with connect(_url(stream, expired)) as ws:
+        assert _refused(ws) == (CLOSE_UNAUTHORIZED, "token_expired")
     user = user_factory()
     token, claims = issue_access_token(settings, user["id"], ["read"])
     revoke_jti(settings, resources.redis, claims["jti"], claims["exp"])
     with connect(_url(stream, token)) as ws:
-        assert _close_code(ws) == CLOSE_UNAUTHORIZED
+        assert _refused(ws) == (CLOSE_UNAUTHORIZED, "token_revoked")
+    for nobody in (str(uuid.uuid4()), "not-a-user-id"):                 # signed, but no such user
+        with connect(_url(stream, issue_access_token(settings, nobody, ["read"])[0])) as ws:
+            assert _refused(ws) == (CLOSE_UNAUTHORIZED, "user_inactive")
     for bad in ("not json", json.dumps({"op": "subscribe", "codes": "005930"}), json.dumps({"op": "dance"}),
                 json.dumps({"op": "subscribe", "codes": ["x' OR 1"]})):
         with connect(_url(stream, user["token"])) as ws:
             _recv_until(ws, "welcome")
             ws.send(bad)
-            assert _close_code(ws) == CLOSE_BAD_MESSAGE
-    eventually(lambda: stream.counters["refused"] == 7)
+            assert _closed(ws)[0] == CLOSE_BAD_MESSAGE
+    eventually(lambda: stream.counters["refused"] == 10)
+
+
+def test_logout_elsewhere_closes_an_open_connection_of_that_session(stream, settings, resources, user_factory):
+    # The stream holds one access token of a login session; the user logs out with another
+    # (another tab): only the session's revocation mark covers the streaming token.
+    user = user_factory()
+    session = str(uuid.uuid4())
+    streaming, _ = issue_access_token(settings, user["id"], ["read"], session_id=session)
+    _, other_tab = issue_access_token(settings, user["id"], ["read"], session_id=session)
+    bystander, _ = issue_access_token(settings, user["id"], ["read"], session_id=str(uuid.uuid4()))
+    with connect(_url(stream, streaming)) as ws, connect(_url(stream, bystander)) as other_session:
+        _recv_until(ws, "welcome")
+        _recv_until(other_session, "welcome")
+        sessions.logout(resources, principal_from_claims(other_tab))
+        assert _closed(ws) == (CLOSE_UNAUTHORIZED, "token_revoked")
+        _rechecks_pass(stream)
+        assert _still_open(other_session)                              # another login of the same user
+    with connect(_url(stream, streaming)) as ws:
+        assert _refused(ws) == (CLOSE_UNAUTHORIZED, "token_revoked")
+
+
+def test_disabling_the_user_closes_their_connections_and_refuses_their_tokens(stream, resources, user_factory):
+    admin, user, other = user_factory(scopes=("read", "admin")), user_factory(), user_factory()
+    with connect(_url(stream, user["token"])) as ws, connect(_url(stream, other["token"])) as bystander:
+        _recv_until(ws, "welcome")
+        _recv_until(bystander, "welcome")
+        users.set_permissions(resources, admin["id"], user["id"], is_active=False)
+        assert _closed(ws) == (CLOSE_UNAUTHORIZED, "user_inactive")
+        _rechecks_pass(stream)
+        assert _still_open(bystander)
+    with connect(_url(stream, user["token"])) as ws:                   # issued before, not expired
+        assert _refused(ws) == (CLOSE_UNAUTHORIZED, "user_inactive")
+    users.set_permissions(resources, admin["id"], user["id"], is_active=True)
+    with connect(_url(stream, user["token"])) as ws:
+        assert _recv_until(ws, "welcome")
+
+
+def test_a_connection_ends_when_its_token_expires(stream, settings, user_factory):
+    token, claims = issue_access_token(settings, user_factory()["id"], ["read"], ttl=SHORT_TTL)
+    with connect(_url(stream, token)) as ws:
+        assert _recv_until(ws, "welcome")["expires_at"] == claims["exp"]
+        assert _recv_until(ws, "auth_expiring")["expires_at"] == claims["exp"]
+        assert _closed(ws) == (CLOSE_UNAUTHORIZED, "token_expired")
+
+
+def test_a_renewed_connection_outlives_its_first_token_under_the_new_one(stream, settings, resources, user_factory):
+    user_id = user_factory()["id"]
+    first, first_claims = issue_access_token(settings, user_id, ["read"], ttl=SHORT_TTL)
+    with connect(_url(stream, first)) as ws:
+        ws.send(json.dumps({"op": "subscribe", "codes": ["005930"]}))
+        _recv_until(ws, "auth_expiring")                                # as a client would: renew when told
+        fresh, fresh_claims = issue_access_token(settings, user_id, ["read"])
+        ws.send(json.dumps({"op": "auth", "token": fresh}))
+        assert _recv_until(ws, "authenticated")["expires_at"] == fresh_claims["exp"]
+        while _recv_until(ws, "heartbeat")["server_time"] < first_claims["exp"] + 1:
+            pass                                                        # past the first token's expiry
+        revoke_jti(settings, resources.redis, first_claims["jti"], first_claims["exp"] + 60)
+        _rechecks_pass(stream)                                          # the old token no longer matters
+        _publish(resources, [("005930", 71_000)])
+        assert _recv_until(ws, "tick")["price"] == 71_000               # subscriptions kept
+        revoke_jti(settings, resources.redis, fresh_claims["jti"], fresh_claims["exp"])
+        assert _closed(ws) == (CLOSE_UNAUTHORIZED, "token_revoked")     # the new one does
+
+
+@pytest.mark.parametrize("renewal", ["another user", "not-a-token", None])
+def test_a_failed_renewal_closes_the_connection(stream, settings, user_factory, renewal):
+    user = user_factory()
+    token = user_factory()["token"] if renewal == "another user" else renewal
+    with connect(_url(stream, user["token"])) as ws:
+        _recv_until(ws, "welcome")
+        ws.send(json.dumps({"op": "auth", "token": token}))
+        reason = {"another user": "wrong_user", "not-a-token": "invalid_token", None: "missing_token"}[renewal]
+        assert _closed(ws) == (CLOSE_UNAUTHORIZED, reason)
+
+
+def test_connections_stay_open_while_their_checks_cannot_run(stream, user_factory, monkeypatch, caplog):
+    def redis_down(*args, **kwargs):
+        raise redis.ConnectionError("Redis is down")
+
+    with connect(_url(stream, user_factory()["token"])) as ws:
+        _recv_until(ws, "welcome")
+        before = stream.counters["refused"]
+        monkeypatch.setattr(stream_module, "still_standing", redis_down)
+        eventually(lambda: "could not re-check" in caplog.text)
+        assert _still_open(ws) and stream.counters["refused"] == before
+        monkeypatch.undo()
+        _rechecks_pass(stream, 1)
+        assert _still_open(ws)
 
 
 def test_a_client_that_never_reads_keeps_only_the_latest_tick_per_code(stream, resources, user_factory):

@@ -5,10 +5,14 @@ a JWT access token (`Authorization: Bearer ...`) or a personal API key (`X-API-K
 `Authorization: ApiKey ...`), checks revocation and that the user is still active, narrows the
 scopes to what the user's permissions give now, applies the IP allowlist to trading scopes and
 counts the call against the per-user rate limit and daily quota.
+
+`verify_access_token` and `still_standing` make the same checks of an access token for a
+long-lived connection (the market stream), at connect and then periodically, counting nothing.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from autostock.auth import apikeys, signing, standing
@@ -17,7 +21,8 @@ from autostock.auth.tokens import (Principal, decode_access_token, issue_access_
 from autostock.errors import AuthError, Forbidden
 from autostock.resources import Resources
 
-__all__ = ["Principal", "authenticate", "client_ip", "issue_access_token", "require_scope", "require_session"]
+__all__ = ["Principal", "authenticate", "client_ip", "issue_access_token", "require_scope", "require_session",
+           "still_standing", "verify_access_token"]
 
 TRADING_SCOPES = frozenset({"trade", "paper", "real"})
 
@@ -57,18 +62,50 @@ def authenticate(resources: Resources, event: Any) -> Principal:
         base = Principal(user_id=str(key["user_id"]), scopes=frozenset(), via="api_key", api_key_id=str(key["id"]))
         marks: list[str] = []
     else:
-        claims = decode_access_token(settings, bearer_token(event))
-        base = principal_from_claims(claims)
-        claimed, marks = set(base.scopes), revocation_keys(settings, claims)
-    current, revoked = standing.admit(resources, base.user_id, marks)
-    if revoked:
-        raise AuthError("access token has been revoked", code="token_revoked")
-    if current is None or not current.active:
-        raise AuthError("this user is disabled", code="user_inactive")
+        base = principal_from_claims(decode_access_token(settings, bearer_token(event)))
+        claimed, marks = set(base.scopes), revocation_keys(settings, base.jti, base.session_id)
+    current = _in_good_standing(*standing.admit(resources, base.user_id, marks))
     return Principal(user_id=current.user_id, scopes=frozenset(claimed) & current.scopes, jti=base.jti,
                      expires_at=base.expires_at, via=base.via, session_id=base.session_id,
                      api_key_id=base.api_key_id,
                      trade_ip_ok=standing.ip_allowed(client_ip(event), current.ip_allowlist))
+
+
+def verify_access_token(resources: Resources, token: str) -> Principal:
+    """The principal of a bearer access token, checked as `authenticate` checks one (signature,
+    issuer, audience, expiry, the token or its session not revoked, the user active) but not
+    counted against the rate limit or quota; its scopes are the token's. AuthError otherwise."""
+    principal = principal_from_claims(decode_access_token(resources.settings, token))
+    problem = still_standing(resources, [principal])[0]
+    if problem is not None:
+        raise problem
+    return principal
+
+
+def still_standing(resources: Resources, principals: Sequence[Principal]) -> list[AuthError | None]:
+    """For each principal of a token verified earlier: why it no longer stands (the token or its
+    session revoked, the user disabled or gone), or None. One Redis round trip for them all; the
+    database only for users whose standing is not cached. Expiry is the caller's to watch."""
+    marks = [revocation_keys(resources.settings, p.jti, p.session_id) for p in principals]
+    flat = list(dict.fromkeys(m for keys in marks for m in keys))
+    standings, values = standing.load_many(resources, (p.user_id for p in principals), *flat)
+    present = {mark for mark, value in zip(flat, values) if value is not None}
+    problems: list[AuthError | None] = []
+    for principal, keys in zip(principals, marks):
+        try:
+            _in_good_standing(standings[principal.user_id], not present.isdisjoint(keys))
+            problems.append(None)
+        except AuthError as e:
+            problems.append(e)
+    return problems
+
+
+def _in_good_standing(current: standing.Standing | None, revoked: bool) -> standing.Standing:
+    if revoked:
+        raise AuthError("access token has been revoked", code="token_revoked")
+    if current is None or not current.active:
+        raise AuthError("this user is disabled", code="user_inactive")
+    return current
 
 
 def require_scope(principal: Principal, scope: str) -> None:

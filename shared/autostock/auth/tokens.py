@@ -86,11 +86,11 @@ def revoke_session(settings: Settings, client: redis.Redis, session_id: str, ttl
                ex=max(1, ttl if ttl is not None else settings.access_token_ttl))
 
 
-def revocation_keys(settings: Settings, claims: dict[str, Any]) -> list[str]:
-    """The Redis keys whose presence revokes a token with these claims."""
-    keys = [settings.redis_key("revoked", claims["jti"])]
-    if claims.get("sid"):
-        keys.append(settings.redis_key("revoked-session", claims["sid"]))
+def revocation_keys(settings: Settings, jti: str, session_id: str = "") -> list[str]:
+    """The Redis keys whose presence revokes the token `jti` (of the login session `session_id`)."""
+    keys = [settings.redis_key("revoked", jti)]
+    if session_id:
+        keys.append(settings.redis_key("revoked-session", session_id))
     return keys
 
 
@@ -110,7 +110,7 @@ def principal_from_claims(claims: dict[str, Any]) -> Principal:
 
 def principal_from_token(settings: Settings, client: redis.Redis, token: str) -> Principal:
     """Verify a token and its revocation (no user-state or rate checks: see auth.authenticate)."""
-    claims = decode_access_token(settings, token)
-    if client.exists(*revocation_keys(settings, claims)):
+    principal = principal_from_claims(decode_access_token(settings, token))
+    if client.exists(*revocation_keys(settings, principal.jti, principal.session_id)):
         raise AuthError("access token has been revoked", code="token_revoked")
-    return principal_from_claims(claims)
+    return principal

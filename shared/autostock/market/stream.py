@@ -2,21 +2,43 @@
 
 Protocol (JSON text frames):
   auth      the access token as `?token=...`, an `Authorization: Bearer` header, or the first
-            message `{"op": "auth", "token": "..."}` within AUTH_TIMEOUT seconds.
+            message `{"op": "auth", "token": "..."}` within AUTH_TIMEOUT seconds. It is checked
+            as the REST API checks it (signature, issuer, audience, expiry; neither the token nor
+            its login session revoked; the user active), without counting against the API rate
+            limit or quota, and re-checked every heartbeat interval for as long as the
+            connection lives: a logout, a revoked session or a disabled user closes it.
+  renewal   the connection ends when its token expires; EXPIRY_WARNING seconds before, the
+            server sends {"type": "auth_expiring", "expires_at"}. The client keeps it open by
+            sending {"op": "auth", "token": "<a newer access token of the same user>"} at any time
+            before then → {"type": "authenticated", "expires_at"}; from then on that token's
+            expiry and revocation apply. A token that fails the checks, or is another user's,
+            closes the connection (4001).
   client →  {"op": "subscribe", "codes": ["005930", ...]} · {"op": "unsubscribe", "codes": [...]}
-            · {"op": "ping"}
-  server →  {"type": "welcome", "max_codes": 50} · {"type": "subscribed", "codes": [...]}
+            · {"op": "ping"} · {"op": "auth", "token": "..."}
+  server →  {"type": "welcome", "max_codes": 50, "expires_at"} · {"type": "subscribed", "codes": [...]}
             · {"type": "tick", "code", "price", "volume", "at"} · {"type": "heartbeat", "at"}
             · {"type": "pong"} · {"type": "error", "code", "message"} (over the cap; nothing changes)
-  close codes (documented in docs/api and OpenAPI x-websocket):
-            4001 unauthorized (missing, invalid, expired or revoked token; no auth in time)
+            · {"type": "auth_expiring", "expires_at"} · {"type": "authenticated", "expires_at"}
+            (`expires_at`: the token's expiry, Unix seconds)
+  close codes (documented in docs/market-data.md and the OpenAPI x-websocket section):
+            4001 unauthorized; the reason says why: missing_token (none, or none in time),
+                 invalid_token, token_expired, token_revoked (logout, the session revoked),
+                 user_inactive (disabled or deleted), wrong_user (a renewal with another
+                 user's token)
             4002 bad message (not JSON, unknown op, codes not a list of stock codes)
+            1011 the token could not be checked (Redis or PostgreSQL unavailable): retry later
             1001 the server is shutting down
 
 A client that reads slowly gets the latest tick per code: each connection keeps at most one
 pending message per subscribed code (so at most MAX_CODES), never a queue that grows. The
 websocket write buffer is bounded by `write_limit`; while it is full the pending values are
 overwritten, not appended.
+
+The checks are the synchronous ones of `autostock.auth`, run in a worker thread
+(`asyncio.to_thread`). A re-check covers every connection in one call: one Redis MGET of the
+users' cached standings and the tokens' revocation marks, plus one query for the users whose
+standing is not cached (at most every 30 s). If Redis or PostgreSQL fail during a re-check,
+the connections stay open until the next one; their tokens' expiry still ends them.
 """
 
 from __future__ import annotations
@@ -32,18 +54,20 @@ from http import HTTPStatus
 from typing import Any
 
 import nats
-import redis.asyncio as aioredis
+import psycopg
+import redis
 from websockets.asyncio.server import Server, ServerConnection, serve
 from websockets.datastructures import Headers
 from websockets.exceptions import ConnectionClosed
 from websockets.http11 import Request, Response
 
-from autostock.auth.tokens import decode_access_token
+from autostock.auth import Principal, still_standing, verify_access_token
 from autostock.config import Settings
 from autostock.errors import AuthError
 from autostock.events import TICKS
 from autostock.market.calendar import SEOUL
 from autostock.market.probe import render_metrics
+from autostock.resources import Resources
 
 log = logging.getLogger("autostock.stream")
 
@@ -51,6 +75,7 @@ PATH = "/ws/market"
 MAX_CODES = 50
 AUTH_TIMEOUT = 5.0
 HEARTBEAT_SECONDS = 15.0
+EXPIRY_WARNING = 60.0
 WRITE_LIMIT = 64 * 1024
 CLOSE_UNAUTHORIZED, CLOSE_BAD_MESSAGE = 4001, 4002
 _CODE = re.compile(r"^[0-9A-Z]{6}$")
@@ -59,35 +84,36 @@ _CODE = re.compile(r"^[0-9A-Z]{6}$")
 @dataclass(eq=False)
 class Client:
     conn: ServerConnection
-    user_id: str
+    principal: Principal              # the token in force; a renewal replaces it
     codes: set[str] = field(default_factory=set)
     pending: dict[str, str] = field(default_factory=dict)   # code → latest unsent tick message
     wake: asyncio.Event = field(default_factory=asyncio.Event)
     coalesced: int = 0
     sent: int = 0
+    expiry: asyncio.Task[None] | None = None
 
 
 class StreamServer:
-    def __init__(self, settings: Settings, *, host: str = "127.0.0.1", port: int = 0,
-                 heartbeat: float = HEARTBEAT_SECONDS, write_limit: int = WRITE_LIMIT,
-                 auth_timeout: float = AUTH_TIMEOUT) -> None:
-        self.settings = settings
+    def __init__(self, resources: Resources, *, host: str = "127.0.0.1", port: int = 0,
+                 heartbeat: float = HEARTBEAT_SECONDS, expiry_warning: float = EXPIRY_WARNING,
+                 write_limit: int = WRITE_LIMIT, auth_timeout: float = AUTH_TIMEOUT) -> None:
+        self.resources = resources
+        self.settings = resources.settings
         self.auth_timeout = auth_timeout
+        self.expiry_warning = expiry_warning
         self.host, self.port = host, port
         self.heartbeat = heartbeat
         self.write_limit = write_limit
         self.clients: set[Client] = set()
         self.by_code: dict[str, set[Client]] = {}
-        self.counters = {"ticks_in": 0, "messages_out": 0, "coalesced": 0, "refused": 0}
+        self.counters = {"ticks_in": 0, "messages_out": 0, "coalesced": 0, "refused": 0, "rechecks": 0}
         self._stop = asyncio.Event()
         self._server: Server | None = None
-        self._redis: aioredis.Redis | None = None
         self.ready = asyncio.Event()
 
     # ---- lifecycle -----------------------------------------------------------------------
     async def run(self) -> None:
         self._stop = asyncio.Event()
-        self._redis = aioredis.Redis.from_url(self.settings.redis_url.reveal(), decode_responses=True)
         nc = await nats.connect(self.settings.nats_url, max_reconnect_attempts=-1, connect_timeout=2)
         prefix = self.settings.subject(TICKS, "")
 
@@ -101,11 +127,12 @@ class StreamServer:
             self._server = server
             self.port = server.sockets[0].getsockname()[1]
             self.ready.set()
+            rechecks = asyncio.ensure_future(self._recheck_forever())
             await self._stop.wait()
+            rechecks.cancel()
             server.close(close_connections=True)   # 1001 going away
             await server.wait_closed()
         await nc.drain()
-        await self._redis.aclose()
 
     def stop(self) -> None:
         self._stop.set()
@@ -132,7 +159,9 @@ class StreamServer:
                 p + "coalesced_total": ("counter", "ticks replaced by a newer one before a slow client read them",
                                         self.counters["coalesced"]),
                 p + "refused_total": ("counter", "connections closed for auth or bad messages",
-                                      self.counters["refused"])}
+                                      self.counters["refused"]),
+                p + "rechecks_total": ("counter", "batched re-checks of every connection's token and user",
+                                       self.counters["rechecks"])}
 
     # ---- NATS side -----------------------------------------------------------------------
     def _on_tick(self, code: str, data: bytes) -> None:
@@ -155,28 +184,29 @@ class StreamServer:
 
     # ---- one connection ------------------------------------------------------------------
     async def _handle(self, conn: ServerConnection) -> None:
-        user_id = await self._authenticate(conn)
-        if user_id is None:
-            self.counters["refused"] += 1
+        principal = await self._authenticate(conn)
+        if principal is None:
             return
-        client = Client(conn, user_id)
+        client = Client(conn, principal)
         self.clients.add(client)
+        self._watch_expiry(client)
         tasks = [asyncio.ensure_future(self._writer(client)), asyncio.ensure_future(self._heartbeats(client))]
         try:
-            await conn.send(json.dumps({"type": "welcome", "max_codes": MAX_CODES}))
+            await conn.send(json.dumps({"type": "welcome", "max_codes": MAX_CODES,
+                                        "expires_at": principal.expires_at}))
             async for raw in conn:
                 if not await self._on_message(client, raw):
-                    self.counters["refused"] += 1
                     break
         except ConnectionClosed:
             pass
         finally:
+            tasks += [client.expiry] if client.expiry else []
             for t in tasks:
                 t.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)
             self._drop(client)
 
-    async def _authenticate(self, conn: ServerConnection) -> str | None:
+    async def _authenticate(self, conn: ServerConnection) -> Principal | None:
         token = _token_from_request(conn)
         if token is None:
             try:
@@ -186,32 +216,88 @@ class StreamServer:
             except (TimeoutError, ValueError, ConnectionClosed):
                 token = None
         try:
-            if not isinstance(token, str) or not token:
-                raise AuthError("an access token is required")
-            claims = decode_access_token(self.settings, token)
-            assert self._redis is not None
-            if await self._redis.exists(self.settings.redis_key("revoked", claims["jti"])):
-                raise AuthError("access token has been revoked")
+            return await self._verify(token)
         except AuthError as e:
-            await conn.close(CLOSE_UNAUTHORIZED, e.code)
+            await self._close(conn, CLOSE_UNAUTHORIZED, e.code)
             return None
-        return str(claims["sub"])
+
+    async def _verify(self, token: object) -> Principal:
+        """The principal of `token` after the REST API's checks (AuthError otherwise)."""
+        if not isinstance(token, str) or not token:
+            raise AuthError("an access token is required", code="missing_token")
+        return await asyncio.to_thread(verify_access_token, self.resources, token)
+
+    async def _renew(self, client: Client, token: object) -> bool:
+        """`{"op": "auth"}` on an open connection: a newer token of the same user takes over."""
+        try:
+            principal = await self._verify(token)
+            if principal.user_id != client.principal.user_id:
+                raise AuthError("a renewal must be for the same user", code="wrong_user")
+        except AuthError as e:
+            await self._close(client.conn, CLOSE_UNAUTHORIZED, e.code)
+            return False
+        client.principal = principal
+        self._watch_expiry(client)
+        await client.conn.send(json.dumps({"type": "authenticated", "expires_at": principal.expires_at}))
+        return True
+
+    def _watch_expiry(self, client: Client) -> None:
+        if client.expiry is not None:
+            client.expiry.cancel()
+        client.expiry = asyncio.ensure_future(self._expire(client, client.principal.expires_at))
+
+    async def _expire(self, client: Client, expires_at: int) -> None:
+        """Warn the client `expiry_warning` seconds before its token expires; close when it does."""
+        await asyncio.sleep(max(0.0, expires_at - self.expiry_warning - time.time()))
+        await client.conn.send(json.dumps({"type": "auth_expiring", "expires_at": expires_at}))
+        await asyncio.sleep(max(0.0, expires_at - time.time()))
+        await self._close(client.conn, CLOSE_UNAUTHORIZED, "token_expired")
+
+    async def _recheck_forever(self) -> None:
+        while True:
+            await asyncio.sleep(self.heartbeat)
+            await self.recheck()
+
+    async def recheck(self) -> None:
+        """Close the connections whose token or session was revoked, or whose user was disabled,
+        since the last check: one batched check (`still_standing`) for all of them."""
+        clients = list(self.clients)
+        if not clients:
+            return
+        principals = [c.principal for c in clients]
+        try:
+            problems = await asyncio.to_thread(still_standing, self.resources, principals)
+        except (redis.RedisError, psycopg.Error) as e:
+            log.warning("stream: could not re-check %d connections, kept open until the next try: %s",
+                        len(clients), e)
+            return
+        await asyncio.gather(*(self._close(c.conn, CLOSE_UNAUTHORIZED, problem.code)
+                               for c, checked, problem in zip(clients, principals, problems)
+                               if problem is not None and c.principal is checked))  # else renewed meanwhile
+        self.counters["rechecks"] += 1
+
+    async def _close(self, conn: ServerConnection, code: int, reason: str) -> None:
+        self.counters["refused"] += 1
+        await conn.close(code, reason)
 
     async def _on_message(self, client: Client, raw: str | bytes) -> bool:
-        """Apply one client message; False means it was malformed (the connection closes)."""
+        """Apply one client message; False means it closed the connection (a malformed message,
+        a failed renewal)."""
         try:
             msg = json.loads(raw)
             op = msg["op"]
         except (ValueError, TypeError, KeyError):
-            await client.conn.close(CLOSE_BAD_MESSAGE, "message must be JSON with an op")
+            await self._close(client.conn, CLOSE_BAD_MESSAGE, "message must be JSON with an op")
             return False
         if op == "ping":
             await client.conn.send('{"type":"pong"}')
             return True
+        if op == "auth":
+            return await self._renew(client, msg.get("token"))
         codes = msg.get("codes")
         if op not in ("subscribe", "unsubscribe") or not isinstance(codes, list) or not all(
                 isinstance(c, str) and _CODE.match(c) for c in codes):
-            await client.conn.close(CLOSE_BAD_MESSAGE, "unknown op or codes not a list of stock codes")
+            await self._close(client.conn, CLOSE_BAD_MESSAGE, "unknown op or codes not a list of stock codes")
             return False
         if op == "subscribe":
             wanted = client.codes | set(codes)
@@ -280,7 +366,8 @@ def _token_from_request(conn: ServerConnection) -> str | None:
 def serve_forever(settings: Settings) -> int:
     """`autostock stream`: run until SIGINT/SIGTERM."""
     import signal
-    server = StreamServer(settings, host=settings.stream_host, port=settings.stream_port)
+    resources = Resources.open(settings)
+    server = StreamServer(resources, host=settings.stream_host, port=settings.stream_port)
 
     async def main() -> None:
         loop = asyncio.get_running_loop()
@@ -288,7 +375,10 @@ def serve_forever(settings: Settings) -> int:
             loop.add_signal_handler(sig, server.stop)
         await server.run()
 
-    asyncio.run(main())
+    try:
+        asyncio.run(main())
+    finally:
+        resources.close()
     return 0
 
 
