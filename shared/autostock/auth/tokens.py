@@ -94,10 +94,6 @@ def revocation_keys(settings: Settings, jti: str, session_id: str = "") -> list[
     return keys
 
 
-def is_revoked(settings: Settings, client: redis.Redis, jti: str) -> bool:
-    return bool(client.exists(settings.redis_key("revoked", jti)))
-
-
 def principal_from_claims(claims: dict[str, Any]) -> Principal:
     return Principal(
         user_id=claims["sub"],
@@ -107,10 +103,3 @@ def principal_from_claims(claims: dict[str, Any]) -> Principal:
         session_id=str(claims.get("sid", "")),
     )
 
-
-def principal_from_token(settings: Settings, client: redis.Redis, token: str) -> Principal:
-    """Verify a token and its revocation (no user-state or rate checks: see auth.authenticate)."""
-    principal = principal_from_claims(decode_access_token(settings, token))
-    if client.exists(*revocation_keys(settings, principal.jti, principal.session_id)):
-        raise AuthError("access token has been revoked", code="token_revoked")
-    return principal
