@@ -78,12 +78,15 @@ class PaperBroker(Broker):
         self.starting_cash = resources.settings.paper_starting_cash if starting_cash is None else starting_cash
 
     @contextmanager
-    def _tx(self) -> Iterator[Any]:
-        """A tenant transaction that first retires this account's day orders past their close."""
+    def _tx(self, *, lock: bool = False) -> Iterator[tuple[Any, dict[str, Any] | None]]:
+        """A tenant transaction that first retires this account's day orders past their close.
+
+        Yields the connection and the account row (None before `connect`); `lock` locks the
+        row, which every change to the account's orders and cash holds first."""
         with db.tenant(self.resources.pool, self.user_id) as conn:
             today, closed = model.day_state(self.clock())
-            store.expire_stale(conn, self.account_id, today, closed)
-            yield conn
+            account = store.account_today(conn, self.account_id, today, closed, lock=lock)
+            yield conn, (store.opened(account) if lock else account)
 
     def _quote(self, symbol: str) -> StoredQuote:
         quote = read_quote(self.resources.redis, self.resources.settings, symbol)
@@ -96,7 +99,7 @@ class PaperBroker(Broker):
 
     def connect(self) -> None:
         """Open the paper account with its starting cash on first use (idempotent)."""
-        with self._tx() as conn:
+        with self._tx() as (conn, _):
             store.ensure_account(conn, self.account_id, self.user_id, self.starting_cash,
                                  self.config.costs.commission_ppb)
 
@@ -105,8 +108,8 @@ class PaperBroker(Broker):
                            name="paper trading")
 
     def balance(self) -> Balance:
-        with self._tx() as conn:
-            account = store.get_account(conn, self.account_id)
+        with self._tx() as (conn, account):
+            account = store.opened(account)
             reserved = store.reserved_cash(conn, self.account_id, costs_of(account, self.config))
             held = store.holdings(conn, self.account_id)
         cash = int(account["cash"])
@@ -118,7 +121,7 @@ class PaperBroker(Broker):
         return quote.price if quote else int(holding["book_value"]) // int(holding["quantity"])
 
     def positions(self) -> list[Position]:
-        with self._tx() as conn:
+        with self._tx() as (conn, _):
             held = store.holdings(conn, self.account_id)
             offered = {o["symbol"]: 0 for o in held}
             for o in store.open_orders(conn, self.account_id, Side.SELL):
@@ -145,14 +148,12 @@ class PaperBroker(Broker):
             model.check_limit_price(request.price, quote, on)
         price = model.execution_price(side, quote, self.config.slippage_ticks, on)
         fill_now = order_type is OrderType.MARKET or model.is_marketable(side, request.price, price)
-        with self._tx() as conn:
-            account = store.lock_account(conn, self.account_id)
-            if request.client_order_id:
-                existing = store.find_by_client_id(conn, self.account_id, request.client_order_id)
-                if existing is not None:  # the same order sent again: answer as the first time
-                    return OrderAck(store.broker_order_id(existing["id"]), existing["created_at"])
+        with self._tx(lock=True) as (conn, account):
+            means = store.means(conn, self.account_id, request.symbol, request.client_order_id)
+            if means.existing is not None:  # the same order sent again: answer as the first time
+                return OrderAck(store.broker_order_id(means.existing["id"]), means.existing["created_at"])
             costs = costs_of(account, self.config)
-            self._check_means(conn, account, costs, request, price if fill_now else request.price)
+            _check_means(account, costs, request, price if fill_now else request.price, means)
             order = store.insert_order(conn, {
                 "account_id": self.account_id, "user_id": self.user_id,
                 "client_order_id": request.client_order_id, "symbol": request.symbol,
@@ -166,23 +167,11 @@ class PaperBroker(Broker):
                 applied = store.apply_fill(conn, order, fill_id, request.quantity, price, now, costs)
         if applied is not None:
             publish_fill(self.resources, applied)
-        return OrderAck(store.broker_order_id(order["id"]), now)
-
-    def _check_means(self, conn: Any, account: dict[str, Any], costs: CostModel, request: OrderRequest,
-                     price: int) -> None:
-        if Side(request.side) is Side.BUY:
-            power = int(account["cash"]) - store.reserved_cash(conn, self.account_id, costs)
-            need = model.buy_cost(request.quantity, price, costs)
-            if need > power:
-                raise model.reject("insufficient_buying_power",
-                                   f"the order needs {need:,} KRW and {power:,} KRW can be spent",
-                                   needed=need, buying_power=power)
-            return
-        free = store.sellable(conn, self.account_id, request.symbol)
-        if request.quantity > free:
-            raise model.reject("insufficient_holdings",
-                               f"{request.quantity} shares of {request.symbol} to sell, {free} sellable",
-                               sellable=free)
+        # A new order's status is known here (its only fill is the one just made): the caller
+        # need not ask for it in another transaction.
+        status = (store.to_status(applied.order, [applied.fill]) if applied is not None
+                  else store.to_status(order, []))
+        return OrderAck(store.broker_order_id(order["id"]), now, status=status)
 
     def modify_order(self, broker_order_id: str, quantity: int, price: int) -> OrderAck:
         """Reprice an open limit order and keep `quantity` shares of it working (≤ what is left)."""
@@ -191,8 +180,7 @@ class PaperBroker(Broker):
         now = self.clock()
         if self.config.check_session:
             model.check_session(now)
-        with self._tx() as conn:
-            account = store.lock_account(conn, self.account_id)
+        with self._tx(lock=True) as (conn, account):
             order = self._open_order(conn, order_id)
             if order["order_type"] != OrderType.LIMIT.value:
                 raise Conflict("only limit orders can be modified", code="order_not_modifiable")
@@ -222,8 +210,7 @@ class PaperBroker(Broker):
 
     def cancel_order(self, broker_order_id: str, quantity: int | None = None) -> OrderAck:
         order_id = store.parse_order_id(broker_order_id)
-        with self._tx() as conn:
-            store.lock_account(conn, self.account_id)
+        with self._tx(lock=True) as (conn, _):
             order = self._open_order(conn, order_id)
             left = store.remaining(order)
             count = left if quantity is None else quantity
@@ -243,19 +230,19 @@ class PaperBroker(Broker):
 
     def order_status(self, broker_order_id: str) -> OrderStatus:
         order_id = store.parse_order_id(broker_order_id)
-        with self._tx() as conn:
+        with self._tx() as (conn, _):
             order = store.get_order(conn, order_id, account_id=self.account_id)
             return store.statuses(conn, [order])[0]
 
     def orders_today(self) -> list[OrderStatus]:
         day = self.clock().astimezone(SEOUL).date()
-        with self._tx() as conn:
+        with self._tx() as (conn, _):
             return store.statuses(conn, store.orders_of_day(conn, self.account_id, day))
 
     def find_order(self, client_order_id: str) -> OrderStatus | None:
         if not client_order_id:
             return None
-        with self._tx() as conn:
+        with self._tx() as (conn, _):
             order = store.find_by_client_id(conn, self.account_id, client_order_id)
             return None if order is None else store.statuses(conn, [order])[0]
 
@@ -272,6 +259,22 @@ class PaperBroker(Broker):
         """Paper has no history of its own; the market package's bars answer chart requests."""
         _check_symbol(symbol)
         return []
+
+
+def _check_means(account: dict[str, Any], costs: CostModel, request: OrderRequest, price: int,
+                 means: store.Means) -> None:
+    if Side(request.side) is Side.BUY:
+        power = int(account["cash"]) - store.reservation(means.open_buy_values, costs)
+        need = model.buy_cost(request.quantity, price, costs)
+        if need > power:
+            raise model.reject("insufficient_buying_power",
+                               f"the order needs {need:,} KRW and {power:,} KRW can be spent",
+                               needed=need, buying_power=power)
+        return
+    if request.quantity > means.sellable:
+        raise model.reject("insufficient_holdings",
+                           f"{request.quantity} shares of {request.symbol} to sell, {means.sellable} sellable",
+                           sellable=means.sellable)
 
 
 def _check_symbol(symbol: str) -> None:

@@ -43,16 +43,30 @@ def ensure_account(conn: psycopg.Connection, account_id: str, user_id: str, star
         (account_id, user_id, starting_cash, starting_cash, commission_ppb))
 
 
+def account_today(conn: psycopg.Connection, account_id: str, today: dt.date, closed_today: bool,
+                  *, lock: bool = False) -> dict[str, Any] | None:
+    """The account row (locked with `lock`), after retiring its day orders past their close.
+
+    One statement: orders of earlier days (and of today once its session is over) expire, so
+    nothing the caller reads next counts them as open. None when the account is not opened.
+    """
+    return conn.execute(
+        "WITH expired AS (UPDATE paper_orders SET state = 'expired',"
+        "   cancelled_quantity = quantity - filled_quantity, reason = 'day order expired at the close',"
+        "   updated_at = now() WHERE account_id = %(a)s AND state = ANY(%(open)s)"
+        "   AND (trade_date < %(today)s OR (trade_date = %(today)s AND %(closed)s)))"
+        " SELECT * FROM paper_accounts WHERE account_id = %(a)s" + (" FOR UPDATE" if lock else ""),
+        {"a": account_id, "open": list(OPEN_STATES), "today": today, "closed": closed_today}).fetchone()
+
+
 def lock_account(conn: psycopg.Connection, account_id: str) -> dict[str, Any]:
     row = conn.execute("SELECT * FROM paper_accounts WHERE account_id = %s FOR UPDATE",
                        (account_id,)).fetchone()
-    if row is None:
-        raise NotFound("paper account not opened; call connect() first", code="paper_account_not_found")
-    return row
+    return opened(row)
 
 
-def get_account(conn: psycopg.Connection, account_id: str) -> dict[str, Any]:
-    row = conn.execute("SELECT * FROM paper_accounts WHERE account_id = %s", (account_id,)).fetchone()
+def opened(row: dict[str, Any] | None) -> dict[str, Any]:
+    """The account row, or NotFound when the account was never opened."""
     if row is None:
         raise NotFound("paper account not opened; call connect() first", code="paper_account_not_found")
     return row
@@ -71,27 +85,23 @@ def open_orders(conn: psycopg.Connection, account_id: str, side: Side | None = N
     return conn.execute(sql, params).fetchall()
 
 
-def expire_stale(conn: psycopg.Connection, account_id: str, today: dt.date, closed_today: bool) -> int:
-    """Expire open orders of earlier days (and of today once its session is over); returns how many."""
-    cur = conn.execute(
-        "UPDATE paper_orders SET state = 'expired', cancelled_quantity = quantity - filled_quantity,"
-        " reason = 'day order expired at the close', updated_at = now()"
-        " WHERE account_id = %s AND state = ANY(%s) AND (trade_date < %s OR (trade_date = %s AND %s))",
-        (account_id, list(OPEN_STATES), today, today, closed_today))
-    return cur.rowcount
-
-
 def remaining(order: dict[str, Any]) -> int:
     return int(order["quantity"] - order["filled_quantity"] - order["cancelled_quantity"])
 
 
+def reservation(open_buy_values: list[int], costs: CostModel) -> int:
+    """Cash held back for open buy orders (their remaining value at the limit, plus commission)."""
+    return sum(value + costs.commission(value) for value in open_buy_values)
+
+
+_OPEN_BUY_VALUES = ("ARRAY(SELECT (quantity - filled_quantity - cancelled_quantity) * price FROM paper_orders"
+                    " WHERE account_id = %(a)s AND side = 'buy' AND state = ANY(%(open)s))")
+
+
 def reserved_cash(conn: psycopg.Connection, account_id: str, costs: CostModel) -> int:
-    """Cash held back for open buy orders: their remaining quantity at the limit, plus commission."""
-    total = 0
-    for order in open_orders(conn, account_id, Side.BUY):
-        value = remaining(order) * order["price"]
-        total += value + costs.commission(value)
-    return total
+    row = conn.execute(f"SELECT {_OPEN_BUY_VALUES} AS open_buys",
+                       {"a": account_id, "open": list(OPEN_STATES)}).fetchone()
+    return reservation(row["open_buys"], costs)
 
 
 def holdings(conn: psycopg.Connection, account_id: str, symbol: str | None = None) -> list[dict[str, Any]]:
@@ -103,11 +113,30 @@ def holdings(conn: psycopg.Connection, account_id: str, symbol: str | None = Non
     return conn.execute(sql + " ORDER BY symbol", params).fetchall()
 
 
-def sellable(conn: psycopg.Connection, account_id: str, symbol: str) -> int:
-    """Shares held minus those already offered by open sell orders."""
-    held = sum(int(h["quantity"]) for h in holdings(conn, account_id, symbol))
-    offered = sum(remaining(o) for o in open_orders(conn, account_id, Side.SELL, symbol))
-    return held - offered
+@dataclass(frozen=True)
+class Means:
+    """What a new order is checked against, read under the account lock."""
+
+    existing: dict[str, Any] | None   # an order already placed with the same client_order_id
+    open_buy_values: list[int]        # remaining value of each open buy, at its limit
+    sellable: int                     # shares of the symbol held minus those open sells offer
+
+
+def means(conn: psycopg.Connection, account_id: str, symbol: str, client_order_id: str) -> Means:
+    """One statement for everything a new order is checked against (see `Means`)."""
+    row = conn.execute(
+        "SELECT e.id AS existing_id, e.created_at AS existing_at,"
+        f" {_OPEN_BUY_VALUES} AS open_buys,"
+        " coalesce((SELECT quantity FROM paper_holdings WHERE account_id = %(a)s AND symbol = %(s)s), 0)"
+        " - coalesce((SELECT sum(quantity - filled_quantity - cancelled_quantity) FROM paper_orders"
+        "   WHERE account_id = %(a)s AND side = 'sell' AND symbol = %(s)s AND state = ANY(%(open)s)), 0)"
+        "   AS sellable"
+        " FROM (SELECT) AS one LEFT JOIN paper_orders e"
+        "   ON e.account_id = %(a)s AND e.client_order_id = %(c)s AND e.client_order_id <> ''",
+        {"a": account_id, "s": symbol, "c": client_order_id or "", "open": list(OPEN_STATES)}).fetchone()
+    existing = ({"id": row["existing_id"], "created_at": row["existing_at"]}
+                if row["existing_id"] is not None else None)
+    return Means(existing, row["open_buys"], int(row["sellable"]))
 
 
 def insert_order(conn: psycopg.Connection, values: dict[str, Any]) -> dict[str, Any]:
@@ -156,51 +185,54 @@ def apply_fill(conn: psycopg.Connection, order: dict[str, Any], fill_id: str, qu
     """Record one fill of `order` and move cash and shares; None when `fill_id` was applied before.
 
     The caller holds the account lock and passes the order as read under it. The unique
-    fill_id makes a replay (a redelivered tick, a retried call) change nothing.
+    fill_id makes a replay (a redelivered tick, a retried call) change nothing: one statement
+    inserts the fill, and its other parts (the order, the cash, the shares) only happen when
+    that insert did.
     """
     side = Side(order["side"])
     value = quantity * price
     on = at.astimezone(SEOUL).date()
     commission, tax = costs.costs(value, side=side.value, market=order["market"], on=on,
                                   product=order["product"])
-    inserted = conn.execute(
-        "INSERT INTO paper_fills (fill_id, order_id, account_id, user_id, symbol, side, quantity, price,"
-        " commission, tax, filled_at) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)"
-        " ON CONFLICT (fill_id) DO NOTHING RETURNING fill_id",
-        (fill_id, order["id"], order["account_id"], order["user_id"], order["symbol"], side.value,
-         quantity, price, commission, tax, at)).fetchone()
-    if inserted is None:
-        return None
     filled = order["filled_quantity"] + quantity
     done = filled + order["cancelled_quantity"] >= order["quantity"]
     state = OrderState.FILLED if filled == order["quantity"] else (
         OrderState.CANCELLED if done else OrderState.PARTIALLY_FILLED)
-    updated = update_order(conn, order["id"], filled_quantity=filled,
-                           filled_value=order["filled_value"] + value, state=state.value)
-    cash_delta = -(value + commission) if side is Side.BUY else value - commission - tax
-    conn.execute("UPDATE paper_accounts SET cash = cash + %s, updated_at = now() WHERE account_id = %s",
-                 (cash_delta, order["account_id"]))
-    _move_shares(conn, order, side, quantity, value)
+    updated = conn.execute(
+        "WITH fill AS (INSERT INTO paper_fills (fill_id, order_id, account_id, user_id, symbol, side,"
+        "   quantity, price, commission, tax, filled_at) VALUES (%(fill_id)s, %(order)s, %(a)s, %(u)s,"
+        "   %(s)s, %(side)s, %(q)s, %(price)s, %(commission)s, %(tax)s, %(at)s)"
+        "   ON CONFLICT (fill_id) DO NOTHING RETURNING fill_id),"
+        " cash AS (UPDATE paper_accounts SET cash = cash + %(cash)s, updated_at = now()"
+        "   WHERE account_id = %(a)s AND EXISTS (SELECT 1 FROM fill)),"
+        f" shares AS ({_BUY_SHARES if side is Side.BUY else _SELL_SHARES})"
+        " UPDATE paper_orders SET filled_quantity = %(filled)s, filled_value = %(filled_value)s,"
+        "   state = %(state)s, updated_at = now()"
+        f" WHERE id = %(order)s AND EXISTS (SELECT 1 FROM fill) RETURNING {_ORDER_COLUMNS}",
+        {"fill_id": fill_id, "order": order["id"], "a": order["account_id"], "u": order["user_id"],
+         "s": order["symbol"], "side": side.value, "q": quantity, "price": price, "value": value,
+         "commission": commission, "tax": tax, "at": at, "filled": filled,
+         "filled_value": order["filled_value"] + value, "state": state.value,
+         "cash": -(value + commission) if side is Side.BUY else value - commission - tax}).fetchone()
+    if updated is None:
+        return None
     fill = Fill(broker_order_id=broker_order_id(order["id"]), fill_id=fill_id, symbol=order["symbol"],
                 side=side, quantity=quantity, price=price, filled_at=at)
     return AppliedFill(fill=fill, commission=commission, tax=tax, order=updated)
 
 
-def _move_shares(conn: psycopg.Connection, order: dict[str, Any], side: Side, quantity: int, value: int) -> None:
-    if side is Side.BUY:
-        conn.execute(
-            "INSERT INTO paper_holdings (account_id, user_id, symbol, quantity, book_value)"
-            " VALUES (%s, %s, %s, %s, %s) ON CONFLICT (account_id, symbol) DO UPDATE SET"
-            " quantity = paper_holdings.quantity + EXCLUDED.quantity,"
-            " book_value = paper_holdings.book_value + EXCLUDED.book_value, updated_at = now()",
-            (order["account_id"], order["user_id"], order["symbol"], quantity, value))
-        return
-    # A sale takes its share of the book value, so the average price of the rest is unchanged.
-    conn.execute(
-        "UPDATE paper_holdings SET book_value = CASE WHEN quantity = %s THEN 0"
-        " ELSE book_value - book_value * %s / quantity END,"
-        " quantity = quantity - %s, updated_at = now() WHERE account_id = %s AND symbol = %s",
-        (quantity, quantity, quantity, order["account_id"], order["symbol"]))
+# The shares part of `apply_fill` (`fill` is the CTE of the inserted fill).
+_BUY_SHARES = (
+    "INSERT INTO paper_holdings (account_id, user_id, symbol, quantity, book_value)"
+    " SELECT %(a)s, %(u)s, %(s)s, %(q)s, %(value)s FROM fill ON CONFLICT (account_id, symbol) DO UPDATE SET"
+    " quantity = paper_holdings.quantity + EXCLUDED.quantity,"
+    " book_value = paper_holdings.book_value + EXCLUDED.book_value, updated_at = now()")
+# A sale takes its share of the book value, so the average price of the rest is unchanged.
+_SELL_SHARES = (
+    "UPDATE paper_holdings SET book_value = CASE WHEN quantity = %(q)s THEN 0"
+    " ELSE book_value - book_value * %(q)s / quantity END,"
+    " quantity = quantity - %(q)s, updated_at = now()"
+    " WHERE account_id = %(a)s AND symbol = %(s)s AND EXISTS (SELECT 1 FROM fill)")
 
 
 def fills_of(conn: psycopg.Connection, order_ids: list[int]) -> dict[int, list[Fill]]:
