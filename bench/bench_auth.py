@@ -32,6 +32,7 @@ from pathlib import Path
 from autostock import db
 from autostock.auth import passwords
 from autostock.auth.tokens import issue_access_token
+from bench._load import Connection, connect, request, run_open_loop
 from bench._services import temporary_resources
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -76,44 +77,15 @@ def _user(resources, rounds: int) -> dict:
     return {"id": str(row["id"]), "username": name}
 
 
-def _request(method: str, path: str, port: int, headers: dict[str, str], body: bytes = b"") -> bytes:
-    lines = [f"{method} {path} HTTP/1.1", f"Host: 127.0.0.1:{port}", f"Content-Length: {len(body)}",
-             *[f"{k}: {v}" for k, v in headers.items()]]
-    return ("\r\n".join(lines) + "\r\n\r\n").encode() + body
-
-
-_LENGTH = re.compile(rb"content-length:\s*(\d+)", re.I)
-
-
-class _Conn:
-    """One keep-alive HTTP/1.1 connection that sends a request and reads one whole response."""
-
-    def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        self.reader, self.writer = reader, writer
-
-    async def call(self, raw: bytes) -> int:
-        self.writer.write(raw)
-        head = await self.reader.readuntil(b"\r\n\r\n")
-        length = _LENGTH.search(head)
-        if length:
-            await self.reader.readexactly(int(length.group(1)))
-        return int(head[9:12])
-
-
-async def _connect(port: int, n: int) -> list[_Conn]:
-    pairs = [await asyncio.open_connection("127.0.0.1", port) for _ in range(n)]
-    return [_Conn(r, w) for r, w in pairs]
-
-
 async def _closed_loop(port: int, raw: bytes, connections: int, seconds: float) -> dict:
-    conns = await _connect(port, connections)
+    conns = await connect("127.0.0.1", port, connections)
     done, errors = 0, 0
     stop = time.perf_counter() + seconds
 
-    async def worker(conn: _Conn) -> None:
+    async def worker(conn: Connection) -> None:
         nonlocal done, errors
         while time.perf_counter() < stop:
-            status = await conn.call(raw)
+            status, _ = await conn.call(raw)
             done += 1
             errors += status != 200
 
@@ -121,43 +93,21 @@ async def _closed_loop(port: int, raw: bytes, connections: int, seconds: float) 
     await asyncio.gather(*(worker(c) for c in conns))
     elapsed = time.perf_counter() - started
     for c in conns:
-        c.writer.close()
+        c.close()
     return {"rps": done / elapsed, "errors": errors}
 
 
-async def _open_loop(port: int, raw: bytes, rate: int, seconds: float, connections: int = 64) -> dict:
-    idle: asyncio.Queue[_Conn] = asyncio.Queue()
-    for c in await _connect(port, connections):
-        idle.put_nowait(c)
-    latencies: list[float] = []
-    errors = 0
-    total = int(rate * seconds)
-    start = time.perf_counter() + 0.05
-
-    async def one(scheduled: float) -> None:
-        nonlocal errors
-        conn = await idle.get()
-        status = await conn.call(raw)
-        latencies.append(time.perf_counter() - scheduled)  # from the scheduled time: queueing counts
-        errors += status != 200
-        idle.put_nowait(conn)
-
-    tasks = []
-    for i in range(total):
-        scheduled = start + i / rate
-        delay = scheduled - time.perf_counter()
-        if delay > 0:
-            await asyncio.sleep(delay)
-        tasks.append(asyncio.ensure_future(one(scheduled)))
-    await asyncio.gather(*tasks)
-    achieved = total / (time.perf_counter() - start)
-    latencies.sort()
+def _open_loop(port: int, raw: bytes, rate: int, seconds: float) -> dict:
+    run = asyncio.run(run_open_loop(f"http://127.0.0.1:{port}", lambda i, host: raw, rate=rate,
+                                    seconds=seconds, grace=30.0))
+    latencies = sorted(r.latency for r in run.replies)
 
     def pct(p: float) -> float:
         return round(latencies[min(len(latencies) - 1, int(p * len(latencies)))] * 1000, 2)
 
-    return {"offered_rps": rate, "achieved_rps": round(achieved, 1), "p50_ms": pct(0.50), "p95_ms": pct(0.95),
-            "p99_ms": pct(0.99), "max_ms": pct(1.0), "errors": errors}
+    return {"offered_rps": rate, "achieved_rps": round(run.offered / run.elapsed, 1), "p50_ms": pct(0.50),
+            "p95_ms": pct(0.95), "p99_ms": pct(0.99), "max_ms": pct(1.0),
+            "errors": sum(r.status != 200 for r in run.replies) + run.not_sent}
 
 
 def _wrk(port: int, token: str, connections: int, seconds: int) -> dict | None:
@@ -172,18 +122,18 @@ def _wrk(port: int, token: str, connections: int, seconds: int) -> dict | None:
 
 
 async def _logins(port: int, username: str, connections: int, seconds: float) -> dict:
-    conns = await _connect(port, connections)
+    conns = await connect("127.0.0.1", port, connections)
     done, errors = 0, 0
     stop = time.perf_counter() + seconds
 
-    async def worker(i: int, conn: _Conn) -> None:
+    async def worker(i: int, conn: Connection) -> None:
         nonlocal done, errors
         n = 0
         while time.perf_counter() < stop:
             body = json.dumps({"username": username, "password": PASSWORD}).encode()
-            raw = _request("POST", "/api/v1/auth/login", port,
-                           {"Content-Type": "application/json", "X-Real-IP": f"10.9.{i}.{n % 250 + 1}"}, body)
-            status = await conn.call(raw)
+            raw = request("POST", "/api/v1/auth/login", f"127.0.0.1:{port}",
+                          {"Content-Type": "application/json", "X-Real-IP": f"10.9.{i}.{n % 250 + 1}"}, body)
+            status, _ = await conn.call(raw)
             done += 1
             errors += status != 200
             n += 1
@@ -192,7 +142,7 @@ async def _logins(port: int, username: str, connections: int, seconds: float) ->
     await asyncio.gather(*(worker(i, c) for i, c in enumerate(conns)))
     elapsed = time.perf_counter() - started
     for c in conns:
-        c.writer.close()
+        c.close()
     return {"per_second": round(done / elapsed, 2), "errors": errors}
 
 
@@ -205,10 +155,10 @@ def run(quick: bool) -> dict:
         login10, login12 = _user(resources, 10), _user(resources, 12)
         proc, port = _server(resources, workers=int(os.environ.get("BENCH_AUTH_WORKERS", "3")), threads=8)
         try:
-            raw = _request("GET", "/api/v1/auth/me", port, {"Authorization": f"Bearer {token}"})
+            raw = request("GET", "/api/v1/auth/me", f"127.0.0.1:{port}", {"Authorization": f"Bearer {token}"})
             warm = asyncio.run(_closed_loop(port, raw, 8, 1.0))
             closed = _wrk(port, token, 32, seconds) or asyncio.run(_closed_loop(port, raw, 32, seconds))
-            opened = asyncio.run(_open_loop(port, raw, 1000, seconds))
+            opened = _open_loop(port, raw, 1000, seconds)
             cost10 = asyncio.run(_logins(port, login10["username"], 4, seconds))
             cost12 = asyncio.run(_logins(port, login12["username"], 4, seconds))
         finally:

@@ -5,6 +5,8 @@
     request's scheduled time, so queueing counts; 60 s; 6 s when quick);
 (c) the seed's load mix, portfolio summary 3 : quote 2 : order 1, with 1,000 simulated users
     waiting 1-3 s between calls (p95 per endpoint);
+each with the CPU the server (gunicorn and its workers) and PostgreSQL spent per order or
+request, which moves far less than the rates when the machine is shared;
 then checks that every 201 has exactly one order row and that every account's books
 reconcile (cash = ledger sum, positions = fills, ours = the paper broker's own books).
 
@@ -25,6 +27,7 @@ from typing import Any
 
 import requests
 
+from bench._cpu import Meter
 from bench._load import closed_users, open_loop, percentiles
 from bench._services import temporary_resources
 
@@ -57,7 +60,7 @@ def _serve(env: dict[str, str], port: int, workers: int, threads: int) -> None:
     desk.set_factory(lambda res: desk_with_clock(res, fixed_clock(at)))
     st = stack.load(ROOT / "stack.yml", os.environ, ROOT)
     app = create_app(st, load_all(st), f"http://127.0.0.1:{port}")
-    server.serve(app, f"127.0.0.1:{port}", workers, threads)
+    server.serve(app, f"127.0.0.1:{port}", workers, threads, log_level=env["LOG_LEVEL"])
 
 
 def _env(settings: Any) -> dict[str, str]:
@@ -198,17 +201,24 @@ def run(quick: bool) -> dict:
                 code, oid = _post_order(warm, url, trader, ORDER)
                 ids += [oid] if code == 201 else []
             before = _order_rows(resources)
+            meter = Meter(proc.pid, resources.settings.database_url.reveal())
+            meter.start()
             a = _wrk(url, traders, seconds)
             time.sleep(2)  # requests wrk cut off at its deadline still finish on the server
             a["rows_created"] = _order_rows(resources) - before
             a["rows_minus_201s"] = a["rows_created"] - a["created_201"]
             a["rows_check"] = 0 <= a["rows_minus_201s"] <= 32  # at most one cut-off request per connection
+            a["cpu_per_order"] = meter.per(a["rows_created"])
+            meter.start()
             b, b_ids = open_loop(url, traders, rate=300, seconds=seconds, body=ORDER)
+            b["cpu_per_order"] = meter.per(b["answered"])
             quote_path = f"/api/v1/market/quotes?codes={SYMBOL}"
             has_quotes = requests.get(url + quote_path, timeout=10).status_code != 404
+            meter.start()
             c, c_ids = closed_users(url, traders, seconds=max(seconds, 20) if quick else 60,
                                     order={**ORDER, "order_type": "market", "price": None},
                                     quote_path=quote_path if has_quotes else None)
+            c["cpu_per_request"] = meter.per(c["requests"])
             ids += b_ids + c_ids
             created = len([i for i in ids if i]) + a["rows_created"]
         finally:
