@@ -10,7 +10,6 @@ lost. Prices, limits, sessions and costs follow docs/brokers.md §4 (see `model`
 from __future__ import annotations
 
 import datetime as dt
-import logging
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any, ClassVar
@@ -19,12 +18,11 @@ from autostock import db, events
 from autostock.brokers.base import (AccountInfo, Balance, Broker, DailyBar, OrderAck, OrderRequest,
                                     OrderState, OrderStatus, OrderType, Position, Quote, Side)
 from autostock.brokers.paper import model, store
-from autostock.errors import AppError, Conflict, NotFound, ValidationError
+from autostock.errors import Conflict, NotFound, ValidationError
 from autostock.market.costs import CostModel
 from autostock.market.quotes import SEOUL, StoredQuote, read_quote
 from autostock.resources import Resources
 
-log = logging.getLogger("autostock.brokers.paper")
 
 Clock = Callable[[], dt.datetime]
 
@@ -40,7 +38,8 @@ def costs_of(account: dict[str, Any], config: model.PaperConfig) -> CostModel:
 
 
 def publish_fill(resources: Resources, applied: store.AppliedFill) -> None:
-    """Announce a recorded fill on `orders.fill`; a lost message is repaired by reconciliation."""
+    """Announce a recorded fill on `orders.fill` (after the commit, off the caller's path); a
+    lost message is repaired by reconciliation."""
     order, fill = applied.order, applied.fill
     payload = {
         "broker": "paper", "account_id": str(order["account_id"]), "user_id": str(order["user_id"]),
@@ -51,11 +50,7 @@ def publish_fill(resources: Resources, applied: store.AppliedFill) -> None:
         "order_state": order["state"], "filled_quantity": int(order["filled_quantity"]),
         "remaining": store.remaining(order),
     }
-    try:
-        resources.events.publish(events.ORDER_FILL, payload)
-    except AppError as e:
-        log.warning("fill not announced; reconciliation will find it",
-                    extra={"fill_id": fill.fill_id, "error": e.code})
+    resources.events.publish_soon(events.ORDER_FILL, payload)
 
 
 class PaperBroker(Broker):
