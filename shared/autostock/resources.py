@@ -51,7 +51,8 @@ class Resources:
             settings.database_url.reveal(),
             min_size=1,
             max_size=settings.db_pool_max,
-            kwargs={"row_factory": dict_row, "autocommit": False},
+            # Autocommit: `db.tenant` and `db.service` send their own BEGIN with the role.
+            kwargs={"row_factory": dict_row, "autocommit": True},
             check=_check_if_idle,
             reset=_mark_returned,
             open=False,
