@@ -1,9 +1,9 @@
 """The books of one account: cash (with its ledger), positions, and applying fills to both.
 
 Everything here runs inside the caller's transaction with the account's `account_books` row
-locked (`lock`), so a fill, a risk check and a reservation never interleave. Applying the same
-broker fill twice changes nothing: `fills` is unique on (account, broker fill id) and the
-insert comes before any other write.
+locked (`lock_order`; order entry's `orders.context`), so a fill, a risk check and a
+reservation never interleave. Applying the same broker fill twice changes nothing: `fills` is
+unique on (account, broker fill id) and the insert comes before any other write.
 """
 
 from __future__ import annotations
@@ -42,10 +42,18 @@ def open_book(conn: psycopg.Connection, user_id: str, account_id: str, opening_c
     return True
 
 
-def lock(conn: psycopg.Connection, account_id: str) -> Book | None:
-    row = conn.execute("SELECT account_id, user_id, cash FROM account_books WHERE account_id = %s"
-                       " FOR UPDATE", (account_id,)).fetchone()
-    return Book(str(row["account_id"]), str(row["user_id"]), int(row["cash"])) if row else None
+# The books first, then the order: the lock order every writer of both keeps. The books' CTE
+# is a one-time filter of the statement, so it is locked before the order row is read.
+_LOCK_ORDER = (
+    "WITH books AS (SELECT account_id FROM account_books WHERE account_id = %(account)s FOR UPDATE)"
+    f" SELECT {lifecycle.ORDER_COLUMNS} FROM orders"  # noqa: S608 - a constant column list
+    " WHERE id = %(order)s AND EXISTS (SELECT 1 FROM books) FOR UPDATE OF orders")
+
+
+def lock_order(conn: psycopg.Connection, account_id: str, order_id: str) -> dict[str, Any] | None:
+    """Lock the account's books, then the order, in one statement; the order row as it stands
+    (None: no such order, or its account has no books, which no order's account lacks)."""
+    return conn.execute(_LOCK_ORDER, {"account": account_id, "order": order_id}).fetchone()
 
 
 def post_cash(conn: psycopg.Connection, book: Book, kind: str, amount: int, *,

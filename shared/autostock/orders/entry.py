@@ -183,8 +183,7 @@ def _route(desk: Desk, recorded: _Recorded, key: str | None) -> tuple[int, dict[
                            client_order_id=order["client_order_id"])
     outcome, detail, status = _send(broker, request)
     with db.tenant(desk.resources.pool, account.user_id) as conn:
-        book.lock(conn, account.id)
-        current = lifecycle.lock_order(conn, str(order["id"]))
+        current = book.lock_order(conn, account.id, str(order["id"]))
         current, events = _settle(conn, desk, current, outcome, detail, status)
         response = views.order(current)
         if key:

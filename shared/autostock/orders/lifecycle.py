@@ -67,11 +67,6 @@ def can_move(current: str, target: str) -> bool:
     return S(target) in ALLOWED.get(S(current), frozenset())
 
 
-def lock_order(conn: psycopg.Connection, order_id: str) -> dict[str, Any] | None:
-    return conn.execute(sql.SQL("SELECT {} FROM orders WHERE id = %s FOR UPDATE").format(
-        sql.SQL(ORDER_COLUMNS)), (order_id,)).fetchone()
-
-
 class _Now:
     """Stands for the database's now() in a column change (one clock for every timestamp)."""
 
