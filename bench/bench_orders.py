@@ -27,6 +27,7 @@ from typing import Any
 
 import requests
 
+from autostock.runtime import GATEWAY_THREADS, gateway_workers
 from bench._cpu import Meter
 from bench._load import closed_users, open_loop, percentiles
 from bench._services import temporary_resources
@@ -183,7 +184,9 @@ def _verify(resources: Any, created: int, ids: list[str]) -> dict[str, Any]:
 
 def run(quick: bool) -> dict:
     seconds = 6 if quick else 60
-    workers, threads = 2, 8
+    # The runtime's defaults (two workers per core); BENCH_ORDERS_WORKERS / _THREADS to compare.
+    workers = int(os.environ.get("BENCH_ORDERS_WORKERS") or gateway_workers())
+    threads = int(os.environ.get("BENCH_ORDERS_THREADS") or GATEWAY_THREADS)
     with temporary_resources("orders") as resources:
         started = time.perf_counter()
         traders = _seed(resources, 1000)
