@@ -12,6 +12,7 @@ the caller publishes it on NATS `orders.<event>` after the commit.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from typing import Any
 
@@ -77,37 +78,31 @@ class _Now:
 NOW = _Now()
 
 
-def _assignments(changes: dict[str, Any]) -> tuple[list[sql.Composable], list[Any]]:
-    unknown = set(changes) - _COLUMNS
-    if unknown:
-        raise ValueError(f"not order columns: {sorted(unknown)}")
-    parts: list[sql.Composable] = []
-    values: list[Any] = []
-    for name, value in changes.items():
-        if value is NOW:
-            parts.append(sql.SQL("{} = now()").format(sql.Identifier(name)))
-        else:
-            parts.append(sql.SQL("{} = %s").format(sql.Identifier(name)))
-            values.append(value)
-    return parts, values
-
-
 # The event row of a change, written by the statement that changes the order (`changed`).
 _EVENT = sql.SQL(", event AS (INSERT INTO order_events (user_id, order_id, event, from_state, to_state, data)"
                  " SELECT user_id, id, %s, %s, %s, %s FROM changed)")
 
 
+@functools.lru_cache(maxsize=256)
+def _update_sql(columns: tuple[tuple[str, bool], ...], with_state: bool, with_event: bool) -> str:
+    """The UPDATE of `columns` ((name, set to now()) each), composed once per shape: the same
+    few shapes recur for every order, and psycopg.sql builds a tree of objects per call."""
+    parts = [sql.SQL("state = %s")] if with_state else []
+    parts += [sql.SQL("{} = now()" if now else "{} = %s").format(sql.Identifier(name)) for name, now in columns]
+    parts.append(sql.SQL("updated_at = now()"))
+    return sql.SQL("WITH changed AS (UPDATE orders SET {} WHERE id = %s RETURNING {}){} SELECT * FROM changed").format(
+        sql.SQL(", ").join(parts), sql.SQL(ORDER_COLUMNS), _EVENT if with_event else sql.SQL("")).as_string()
+
+
 def _write(conn: psycopg.Connection, order_id: Any, state: str | None, changes: dict[str, Any],
            event: tuple[str, str, str, dict[str, Any]] | None = None) -> dict[str, Any]:
     """UPDATE the order; with `event` (name, from, to, data), also INSERT its order_events row."""
-    parts, values = _assignments(changes)
-    if state is not None:
-        parts.insert(0, sql.SQL("state = %s"))
-        values.insert(0, state)
-    parts.append(sql.SQL("updated_at = now()"))
-    values.append(order_id)
-    query = sql.SQL("WITH changed AS (UPDATE orders SET {} WHERE id = %s RETURNING {}){} SELECT * FROM changed").format(
-        sql.SQL(", ").join(parts), sql.SQL(ORDER_COLUMNS), _EVENT if event else sql.SQL(""))
+    unknown = set(changes) - _COLUMNS
+    if unknown:
+        raise ValueError(f"not order columns: {sorted(unknown)}")
+    query = _update_sql(tuple((name, value is NOW) for name, value in changes.items()), state is not None,
+                        event is not None)
+    values = [*([state] if state is not None else []), *(v for v in changes.values() if v is not NOW), order_id]
     if event:
         name, from_state, to_state, data = event
         values += [name, from_state, to_state, Jsonb(data)]
