@@ -10,7 +10,8 @@ kill switches, the cash.
 What does move with other orders (the day's counts, open reservations, holdings, the day's
 losses) is read by `risk.exposure` in the next statement. Under READ COMMITTED each statement
 sees what was committed when it started; a statement that waited for a lock would not see
-what the holder it waited for committed, but the next one does.
+what the holder it waited for committed, but the next one does. Both locks are held through
+pricing, which reads the desk's cached quote (a broker call at most every few seconds).
 """
 
 from __future__ import annotations
