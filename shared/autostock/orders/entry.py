@@ -87,29 +87,25 @@ class _NoDefaultAccount(Exception):
     """The user has no default account yet (identity makes the paper one on first need)."""
 
 
+class _KeyTaken(Exception):
+    """Another request holds (or held) the idempotency key: answer with its stored response."""
+
+
 def place_order(desk: Desk, user_id: str, body: dict[str, Any],
                 idempotency_key: str | None = None) -> tuple[int, dict[str, Any]]:
     """Place an order for `user_id`; returns (201, order) or the first answer for the key."""
     order = parse(body)
     key = pricing.client_order_id(idempotency_key) if idempotency_key else order.client_order_id
     fingerprint = idempotency.request_hash(body)
-    if key and _replayable(desk, user_id, key, fingerprint):
-        return idempotency.replay(desk.resources.pool, user_id, key, fingerprint)
     try:
         recorded = _record_once_ready(desk, user_id, order, key, fingerprint)
+    except _KeyTaken:
+        return idempotency.replay(desk.resources.pool, user_id, key, fingerprint)
     except psycopg.errors.UniqueViolation as e:
-        if key and e.diag.constraint_name == "idempotency_keys_pkey":
-            return idempotency.replay(desk.resources.pool, user_id, key, fingerprint)
         raise Conflict("an order with this client_order_id already exists on the account",
                        code="duplicate_client_order_id") from e
     _publish(desk, recorded.events)
     return _route(desk, recorded, key)
-
-
-def _replayable(desk: Desk, user_id: str, key: str, fingerprint: str) -> bool:
-    # A cheap look before any work: a retry of a finished request never touches a lock.
-    with db.tenant(desk.resources.pool, user_id) as conn:
-        return idempotency.check_reuse(conn, user_id, key, fingerprint)
 
 
 def _record_once_ready(desk: Desk, user_id: str, order: NewOrder, key: str | None,
@@ -138,8 +134,9 @@ def _open_books(desk: Desk, account: AccountTerms) -> None:
 def _record(desk: Desk, user_id: str, order: NewOrder, key: str | None, fingerprint: str) -> _Recorded:
     now = desk.now()
     with db.tenant(desk.resources.pool, user_id) as conn:
-        if key:
-            idempotency.claim(conn, user_id, key, fingerprint)
+        # The key first, before any lock: a retry of a finished request stops here.
+        if key and not idempotency.claim(conn, user_id, key, fingerprint):
+            raise _KeyTaken()
         found = context.lock(conn, user_id, order.account_id, order.symbol)
         user = found.user()
         account = found.account()
