@@ -146,12 +146,6 @@ def _wrk(url: str, traders: list[dict[str, str]], seconds: int) -> dict[str, Any
             "latency_ms": {"p50": float(p50), "p95": float(p95), "p99": float(p99)}}
 
 
-def _post_order(session: requests.Session, url: str, trader: dict[str, str], body: dict) -> tuple[int, str]:
-    reply = session.post(url + "/api/v1/trading/orders", json=body,
-                         headers={"Authorization": f"Bearer {trader['token']}"}, timeout=30)
-    return reply.status_code, reply.json().get("id", "") if reply.status_code == 201 else ""
-
-
 def _order_rows(resources: Any) -> int:
     from autostock import db
     with db.service(resources.pool) as conn:
@@ -198,11 +192,9 @@ def run(quick: bool) -> dict:
         proc.start()
         try:
             _wait(url)
-            ids: list[str] = []
-            warm = requests.Session()
-            for trader in traders[:20]:  # every worker opens its pool and books once
-                code, oid = _post_order(warm, url, trader, ORDER)
-                ids += [oid] if code == 201 else []
+            # Two seconds of orders over many connections, so that every worker has imported
+            # the broker and opened its pool before anything is measured.
+            _, ids = open_loop(url, traders, rate=50, seconds=2, body=ORDER)
             before = _order_rows(resources)
             meter = Meter(proc.pid, resources.settings.database_url.reveal())
             meter.start()
