@@ -1,4 +1,4 @@
-"""gunicorn's logging set-up keeps LOG_LEVEL (it replaces the root logger's in every worker)."""
+"""gunicorn's logging set-up: LOG_LEVEL holds in every worker; no access-log work unless asked for."""
 
 from __future__ import annotations
 
@@ -30,3 +30,16 @@ def test_serve_keeps_the_configured_level(monkeypatch):
 
 def test_serve_takes_an_explicit_level(monkeypatch):
     assert _options(monkeypatch, log_level="error")["logconfig_dict"]["root"]["level"] == "ERROR"
+
+
+def test_no_access_log_fields_are_built_unless_access_lines_are_wanted(monkeypatch):
+    from gunicorn.config import Config
+    built: list[object] = []
+    monkeypatch.setattr(server.glogging.Logger, "atoms", lambda self, *args: built.append(args) or {})
+    config = Config()
+    config.set("logconfig_dict", server.logconfig("INFO"))
+    server._Logger(config).access(None, None, {}, None)
+    assert built == []
+    config.set("accesslog", "/dev/null")
+    server._Logger(config).access(None, None, {}, None)
+    assert len(built) == 1

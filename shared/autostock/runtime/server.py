@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+from gunicorn import glogging
 from gunicorn.app.base import BaseApplication
 
 
@@ -20,6 +21,15 @@ def logconfig(level: str) -> dict[str, Any]:
         "root": {"level": level.upper(), "handlers": ["stderr"]},
         "loggers": {"gunicorn.error": {"level": level.upper(), "handlers": ["stderr"], "propagate": False}},
     }
+
+
+class _Logger(glogging.Logger):
+    """Access lines only when asked for: given a log config, gunicorn builds every request's
+    access-log fields even when no handler would print them."""
+
+    def access(self, resp: Any, req: Any, environ: dict[str, Any], request_time: Any) -> None:
+        if self.cfg.accesslog:
+            super().access(resp, req, environ, request_time)
 
 
 class Server(BaseApplication):
@@ -46,7 +56,8 @@ def serve(app: Any, bind: str, workers: int, threads: int = 1, *, access_log: bo
     options: dict[str, Any] = {
         "bind": bind, "workers": workers, "threads": threads,
         "worker_class": "gthread" if threads > 1 else "sync",
-        "logconfig_dict": logconfig(level), "graceful_timeout": 10, "control_socket_disable": True, "timeout": 120, "keepalive": 5,
+        "logconfig_dict": logconfig(level), "logger_class": _Logger,
+        "graceful_timeout": 10, "control_socket_disable": True, "timeout": 120, "keepalive": 5,
     }
     if access_log:
         options["accesslog"] = "-"
