@@ -144,18 +144,18 @@ class PaperBroker(Broker):
         price = model.execution_price(side, quote, self.config.slippage_ticks, on)
         fill_now = order_type is OrderType.MARKET or model.is_marketable(side, request.price, price)
         with self._tx(lock=True) as (conn, account):
-            means = store.means(conn, self.account_id, request.symbol, request.client_order_id)
-            if means.existing is not None:  # the same order sent again: answer as the first time
-                return OrderAck(store.broker_order_id(means.existing["id"]), means.existing["created_at"])
-            costs = costs_of(account, self.config)
-            _check_means(account, costs, request, price if fill_now else request.price, means)
-            order = store.insert_order(conn, {
+            placed = store.place(conn, {
                 "account_id": self.account_id, "user_id": self.user_id,
                 "client_order_id": request.client_order_id, "symbol": request.symbol,
                 "market": quote.market, "product": quote.product, "side": side.value,
                 "order_type": order_type.value,
                 "quantity": request.quantity, "price": request.price if order_type is OrderType.LIMIT else 0,
                 "state": OrderState.ACCEPTED.value, "trade_date": on, "created_at": now})
+            if placed.order is None:  # the same order sent again: answer as the first time
+                return OrderAck(store.broker_order_id(placed.existing["id"]), placed.existing["created_at"])
+            costs = costs_of(account, self.config)
+            _check_means(account, costs, request, price if fill_now else request.price, placed)
+            order = placed.order
             applied = None
             if fill_now:
                 fill_id = f"{store.broker_order_id(order['id'])}-0"
@@ -257,7 +257,7 @@ class PaperBroker(Broker):
 
 
 def _check_means(account: dict[str, Any], costs: CostModel, request: OrderRequest, price: int,
-                 means: store.Means) -> None:
+                 means: store.Placed) -> None:
     if Side(request.side) is Side.BUY:
         power = int(account["cash"]) - store.reservation(means.open_buy_values, costs)
         need = model.buy_cost(request.quantity, price, costs)

@@ -22,6 +22,7 @@ OPEN_STATES = (OrderState.ACCEPTED.value, OrderState.PARTIALLY_FILLED.value)
 _ORDER_COLUMNS = ("id, account_id, user_id, client_order_id, symbol, market, product, side, order_type,"
                   " quantity, price, filled_quantity, filled_value, cancelled_quantity, state, reason,"
                   " trade_date, created_at")
+_ORDER_NAMES = tuple(name.strip() for name in _ORDER_COLUMNS.split(","))
 
 
 def broker_order_id(order_id: int) -> str:
@@ -114,36 +115,41 @@ def holdings(conn: psycopg.Connection, account_id: str, symbol: str | None = Non
 
 
 @dataclass(frozen=True)
-class Means:
-    """What a new order is checked against, read under the account lock."""
+class Placed:
+    """`place`'s answer: the new order, or the one placed before with its client_order_id, and
+    what the new one is checked against, as things stood before it."""
 
-    existing: dict[str, Any] | None   # an order already placed with the same client_order_id
+    order: dict[str, Any] | None      # None: the client_order_id was placed before
+    existing: dict[str, Any] | None   # that earlier order (id, created_at)
     open_buy_values: list[int]        # remaining value of each open buy, at its limit
     sellable: int                     # shares of the symbol held minus those open sells offer
 
 
-def means(conn: psycopg.Connection, account_id: str, symbol: str, client_order_id: str) -> Means:
-    """One statement for everything a new order is checked against (see `Means`)."""
+def place(conn: psycopg.Connection, values: dict[str, Any]) -> Placed:
+    """Insert an order unless its client_order_id was placed before, and read what it is
+    checked against, in one statement (its reads do not see the row it inserts).
+
+    The caller holds the account lock and checks the means; a failed check raises, and the
+    transaction's rollback takes the order back out."""
+    names = ", ".join(values)
+    marks = ", ".join(f"%({name})s" for name in values)
     row = conn.execute(
-        "SELECT e.id AS existing_id, e.created_at AS existing_at,"
+        f"WITH placed AS (INSERT INTO paper_orders ({names}) VALUES ({marks})"
+        "   ON CONFLICT (account_id, client_order_id) WHERE client_order_id <> '' DO NOTHING"
+        f"   RETURNING {_ORDER_COLUMNS})"
+        " SELECT placed.*, e.id AS existing_id, e.created_at AS existing_at,"
         f" {_OPEN_BUY_VALUES} AS open_buys,"
         " coalesce((SELECT quantity FROM paper_holdings WHERE account_id = %(a)s AND symbol = %(s)s), 0)"
         " - coalesce((SELECT sum(quantity - filled_quantity - cancelled_quantity) FROM paper_orders"
         "   WHERE account_id = %(a)s AND side = 'sell' AND symbol = %(s)s AND state = ANY(%(open)s)), 0)"
         "   AS sellable"
-        " FROM (SELECT) AS one LEFT JOIN paper_orders e"
+        " FROM (SELECT) AS one LEFT JOIN placed ON true LEFT JOIN paper_orders e"
         "   ON e.account_id = %(a)s AND e.client_order_id = %(c)s AND e.client_order_id <> ''",
-        {"a": account_id, "s": symbol, "c": client_order_id or "", "open": list(OPEN_STATES)}).fetchone()
-    existing = ({"id": row["existing_id"], "created_at": row["existing_at"]}
-                if row["existing_id"] is not None else None)
-    return Means(existing, row["open_buys"], int(row["sellable"]))
-
-
-def insert_order(conn: psycopg.Connection, values: dict[str, Any]) -> dict[str, Any]:
-    names = ", ".join(values)
-    marks = ", ".join(["%s"] * len(values))
-    return conn.execute(f"INSERT INTO paper_orders ({names}) VALUES ({marks}) RETURNING {_ORDER_COLUMNS}",
-                        list(values.values())).fetchone()
+        {**values, "a": values["account_id"], "s": values["symbol"], "c": values["client_order_id"] or "",
+         "open": list(OPEN_STATES)}).fetchone()
+    order = {name: row[name] for name in _ORDER_NAMES} if row["id"] is not None else None
+    existing = None if order else {"id": row["existing_id"], "created_at": row["existing_at"]}
+    return Placed(order, existing, row["open_buys"], int(row["sellable"]))
 
 
 def get_order(conn: psycopg.Connection, order_id: int, *, account_id: str | None = None,
