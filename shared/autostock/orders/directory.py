@@ -68,12 +68,6 @@ def account_by_id(conn: psycopg.Connection, account_id: str) -> AccountTerms:
     return account_terms(conn, str(row["user_id"]), account_id)
 
 
-def default_account_id(conn: psycopg.Connection, user_id: str) -> str | None:
-    row = conn.execute("SELECT id FROM broker_accounts WHERE user_id = %s AND is_default"
-                       " AND deleted_at IS NULL", (user_id,)).fetchone()
-    return str(row["id"]) if row else None
-
-
 def check_account_usable(account: AccountTerms, instrument: Instrument) -> None:
     if not account.active:
         raise Forbidden("this account is disabled", code="account_disabled")
