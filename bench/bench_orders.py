@@ -10,7 +10,8 @@ request, which moves far less than the rates when the machine is shared;
 then checks that every 201 has exactly one order row and that every account's books
 reconcile (cash = ledger sum, positions = fills, ours = the paper broker's own books).
 
-The server runs with a fixed mid-session clock so the benchmark runs at any hour.
+The server runs with a fixed mid-session clock so the benchmark runs at any hour, and with the
+runtime's gunicorn defaults (BENCH_ORDERS_WORKERS / BENCH_ORDERS_THREADS override them).
 """
 
 from __future__ import annotations
@@ -178,7 +179,6 @@ def _verify(resources: Any, created: int, ids: list[str]) -> dict[str, Any]:
 
 def run(quick: bool) -> dict:
     seconds = 6 if quick else 60
-    # The runtime's defaults (two workers per core); BENCH_ORDERS_WORKERS / _THREADS to compare.
     workers = int(os.environ.get("BENCH_ORDERS_WORKERS") or gateway_workers())
     threads = int(os.environ.get("BENCH_ORDERS_THREADS") or GATEWAY_THREADS)
     with temporary_resources("orders") as resources:
