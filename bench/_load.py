@@ -1,39 +1,36 @@
-"""Load generators for HTTP benchmarks on loopback: in plain threads, and raw on asyncio.
+"""Load generators for HTTP benchmarks on loopback: asyncio over raw keep-alive sockets.
 
-`open_loop` offers a constant rate whatever the server does, and measures each latency from
-the request's scheduled time (so a slow server's queueing shows, unlike a closed loop).
-`closed_users` simulates users who wait 1-3 s between calls (locust's `between(1, 3)`),
-each picking a task by weight; latencies are also measured from the scheduled time.
-`open_loop_raw`, `closed_loop_raw` and `wrk` are for servers fast enough that a threaded
-client would be the bottleneck; `process_tree_cpu` gives a server's CPU cost per request.
+The server under test shares two cores with its load: a client that spends a millisecond of
+CPU per request (threads + `requests`) takes a third of what it measures. Here one event loop
+writes prepared request bytes and reads whole responses, a few tens of microseconds a call.
+
+`open_loop` (orders) and `open_loop_raw` (any prepared requests) offer a constant rate
+whatever the server does, and measure each latency from the request's scheduled time (so a
+slow server's queueing shows, unlike a closed loop, as wrk2 does it). `closed_users`
+simulates users who wait 1-3 s between calls (locust's `between(1, 3)`), each picking a task
+by weight; latencies are also measured from the scheduled time. `closed_loop_raw` and `wrk`
+are closed loops; `process_tree_cpu` gives a server's CPU cost per request.
 """
 
 from __future__ import annotations
 
 import asyncio
-import heapq
-import os
+import json
 import random
 import re
 import resource
 import shutil
 import subprocess
-import threading
 import time
 from collections import Counter, defaultdict
 from collections.abc import Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from typing import Any
+from urllib.parse import urlsplit
 
-import requests
+from bench._cpu import cpu_seconds, tree
 
-_local = threading.local()
-
-
-def _session() -> requests.Session:
-    if not hasattr(_local, "session"):
-        _local.session = requests.Session()
-    return _local.session
+ORDERS = "/api/v1/trading/orders"
 
 
 def percentiles(samples: list[float]) -> dict[str, float | None]:
@@ -47,117 +44,201 @@ def percentiles(samples: list[float]) -> dict[str, float | None]:
     return {"p50": at(0.50), "p95": at(0.95), "p99": at(0.99)}
 
 
-def _order_body(body: dict[str, Any]) -> dict[str, Any]:
-    return {k: v for k, v in body.items() if v is not None}
+def request(method: str, path: str, host: str, headers: dict[str, str], body: bytes = b"") -> bytes:
+    """The bytes of one HTTP/1.1 keep-alive request."""
+    lines = [f"{method} {path} HTTP/1.1", f"Host: {host}", f"Content-Length: {len(body)}",
+             *[f"{k}: {v}" for k, v in headers.items()]]
+    return ("\r\n".join(lines) + "\r\n\r\n").encode() + body
 
 
-def open_loop(url: str, traders: list[dict[str, str]], *, rate: int, seconds: int,
-              body: dict[str, Any], workers: int = 96) -> tuple[dict[str, Any], list[str]]:
-    """POST orders at `rate` per second for `seconds`; returns (stats, ids of created orders)."""
-    latencies: list[float] = []
-    statuses: Counter = Counter()
-    ids: list[str] = []
-    lock = threading.Lock()
-    payload = _order_body(body)
+_LENGTH = re.compile(rb"content-length:\s*(\d+)", re.I)
 
-    def send(i: int, scheduled: float) -> None:
-        trader = traders[(i * 7919) % len(traders)]
+
+class Connection:
+    """One keep-alive HTTP/1.1 connection that sends a request and reads one whole response."""
+
+    def __init__(self, host: str, port: int) -> None:
+        self.host, self.port = host, port
+        self.reader: asyncio.StreamReader | None = None
+        self.writer: asyncio.StreamWriter | None = None
+
+    async def call(self, raw: bytes, timeout: float = 30.0) -> tuple[int, bytes]:
+        """(status, body); status 0 when the connection failed or timed out (it reconnects for
+        the next call)."""
         try:
-            reply = _session().post(url + "/api/v1/trading/orders", json=payload, timeout=30,
-                                    headers={"Authorization": f"Bearer {trader['token']}"})
-            code = reply.status_code
-            oid = reply.json().get("id", "") if code == 201 else ""
-        except requests.RequestException:
-            code, oid = 0, ""
-        took = time.perf_counter() - scheduled
-        with lock:
-            latencies.append(took)
-            statuses[code] += 1
-            if oid:
-                ids.append(oid)
+            return await asyncio.wait_for(self._call(raw), timeout)
+        except (OSError, TimeoutError, asyncio.IncompleteReadError, asyncio.LimitOverrunError):
+            self.close()
+            return 0, b""
 
-    total = rate * seconds
-    start = time.perf_counter() + 0.2
-    pool = ThreadPoolExecutor(max_workers=workers)
+    async def _call(self, raw: bytes) -> tuple[int, bytes]:
+        if self.writer is None:
+            self.reader, self.writer = await asyncio.open_connection(self.host, self.port)
+        self.writer.write(raw)
+        head = await self.reader.readuntil(b"\r\n\r\n")
+        length = _LENGTH.search(head)
+        body = await self.reader.readexactly(int(length.group(1))) if length else b""
+        return int(head[9:12]), body
+
+    def close(self) -> None:
+        if self.writer is not None:
+            self.writer.close()
+        self.reader = self.writer = None
+
+
+async def connect(host: str, port: int, n: int) -> list[Connection]:
+    conns = [Connection(host, port) for _ in range(n)]
+    for c in conns:
+        c.reader, c.writer = await asyncio.open_connection(host, port)
+    return conns
+
+
+@dataclass(frozen=True)
+class Reply:
+    index: int
+    status: int
+    body: bytes
+    latency: float      # seconds from the scheduled send time to the whole response
+
+
+@dataclass(frozen=True)
+class OpenLoopRun:
+    replies: list[Reply]
+    offered: int
+    not_sent: int       # still waiting for a connection when the grace period ended
+    elapsed: float
+
+
+async def run_open_loop(url: str, make: Callable[[int, str], bytes], *, rate: int, seconds: float,
+                        connections: int = 64, grace: float | None = None) -> OpenLoopRun:
+    """Send `make(i, host)` at `rate`/s for `seconds` over `connections` keep-alive connections.
+
+    A saturated server leaves a queue behind: after the schedule, requests still waiting for a
+    connection get a grace period (default min(10, seconds/2)) and are then dropped as not
+    sent; requests already sent are always read to the end, so every order the server made is
+    in the replies (the benchmarks count rows against 201s)."""
+    parts = urlsplit(url)
+    host, port = parts.hostname or "127.0.0.1", parts.port or 80
+    idle: asyncio.Queue[Connection] = asyncio.Queue()
+    for c in await connect(host, port, connections):
+        idle.put_nowait(c)
+    replies: list[Reply] = []
+    total = int(rate * seconds)
+    start = time.perf_counter() + 0.05
+
+    queued: set[int] = set()   # scheduled, still waiting for a connection
+
+    async def one(i: int, scheduled: float) -> None:
+        queued.add(i)
+        try:
+            conn = await idle.get()
+        finally:
+            queued.discard(i)
+        status, body = await conn.call(make(i, f"{host}:{port}"))
+        replies.append(Reply(i, status, body, time.perf_counter() - scheduled))
+        idle.put_nowait(conn)
+
+    tasks = []
     for i in range(total):
         scheduled = start + i / rate
         delay = scheduled - time.perf_counter()
         if delay > 0:
-            time.sleep(delay)
-        pool.submit(send, i, scheduled)
-    # A saturated server leaves a queue behind: give it a grace period, then drop what never
-    # left the client (counted as not sent) so the run stays bounded.
-    time.sleep(min(10.0, seconds / 2))
-    pool.shutdown(wait=True, cancel_futures=True)
-    elapsed = time.perf_counter() - start
-    answered = sum(statuses.values())
-    return ({"offered_per_s": rate, "seconds": seconds, "offered": total, "answered": answered,
-             "not_sent_server_saturated": total - answered,
-             "answered_per_s": round(answered / elapsed, 1), "statuses": dict(statuses),
-             "latency_ms_answered": percentiles(latencies)}, ids)
+            await asyncio.sleep(delay)
+        tasks.append(asyncio.ensure_future(one(i, scheduled)))
+    await asyncio.wait(tasks, timeout=min(10.0, seconds / 2) if grace is None else grace)
+    for i in list(queued):
+        tasks[i].cancel()
+    await asyncio.gather(*tasks, return_exceptions=True)
+    while not idle.empty():
+        idle.get_nowait().close()
+    return OpenLoopRun(replies, total, total - len(replies), time.perf_counter() - start)
+
+
+def _order_body(body: dict[str, Any]) -> bytes:
+    return json.dumps({k: v for k, v in body.items() if v is not None}).encode()
+
+
+def _created_id(status: int, body: bytes) -> str:
+    return json.loads(body).get("id", "") if status == 201 else ""
+
+
+def open_loop(url: str, traders: list[dict[str, str]], *, rate: int, seconds: int,
+              body: dict[str, Any], connections: int = 64) -> tuple[dict[str, Any], list[str]]:
+    """POST orders at `rate` per second for `seconds`; returns (stats, ids of created orders)."""
+    payload = _order_body(body)
+
+    def make(i: int, host: str) -> bytes:
+        trader = traders[(i * 7919) % len(traders)]
+        return request("POST", ORDERS, host, {"Authorization": f"Bearer {trader['token']}",
+                                              "Content-Type": "application/json"}, payload)
+
+    run = asyncio.run(run_open_loop(url, make, rate=rate, seconds=seconds, connections=connections))
+    statuses = Counter(r.status for r in run.replies)
+    ids = [i for i in (_created_id(r.status, r.body) for r in run.replies) if i]
+    return ({"offered_per_s": rate, "seconds": seconds, "offered": run.offered, "answered": len(run.replies),
+             "not_sent_server_saturated": run.not_sent,
+             "answered_per_s": round(len(run.replies) / run.elapsed, 1), "statuses": dict(statuses),
+             "latency_ms_answered": percentiles([r.latency for r in run.replies])}, ids)
 
 
 def closed_users(url: str, traders: list[dict[str, str]], *, seconds: int, order: dict[str, Any],
-                 quote_path: str | None, users: int = 1000, workers: int = 128,
+                 quote_path: str | None, users: int = 1000, connections: int = 128,
                  seed: int = 7) -> tuple[dict[str, Any], list[str]]:
     """`users` simulated users (1-3 s between calls): portfolio 3 : quote 2 : order 1."""
+    return asyncio.run(_closed_users(url, traders, seconds=seconds, order=order, quote_path=quote_path,
+                                     users=users, connections=connections, seed=seed))
+
+
+async def _closed_users(url: str, traders: list[dict[str, str]], *, seconds: int, order: dict[str, Any],
+                        quote_path: str | None, users: int, connections: int,
+                        seed: int) -> tuple[dict[str, Any], list[str]]:
+    parts = urlsplit(url)
+    host, port = parts.hostname or "127.0.0.1", parts.port or 80
+    address = f"{host}:{port}"
     rng = random.Random(seed)
     payload = _order_body(order)
-    tasks: list[tuple[str, int, Callable[[requests.Session, dict[str, str]], requests.Response]]] = [
+
+    def auth(trader: dict[str, str]) -> dict[str, str]:
+        return {"Authorization": f"Bearer {trader['token']}"}
+
+    tasks: list[tuple[str, int, Callable[[dict[str, str]], bytes]]] = [
         ("GET /api/v1/portfolio/summary", 3,
-         lambda s, t: s.get(url + "/api/v1/portfolio/summary", timeout=30,
-                            headers={"Authorization": f"Bearer {t['token']}"})),
-        ("POST /api/v1/trading/orders", 1,
-         lambda s, t: s.post(url + "/api/v1/trading/orders", json=payload, timeout=30,
-                             headers={"Authorization": f"Bearer {t['token']}"})),
+         lambda t: request("GET", "/api/v1/portfolio/summary", address, auth(t))),
+        (f"POST {ORDERS}", 1,
+         lambda t: request("POST", ORDERS, address, {**auth(t), "Content-Type": "application/json"}, payload)),
     ]
     if quote_path:
-        tasks.append((f"GET {quote_path}", 2,
-                      lambda s, t: s.get(url + quote_path, timeout=30,
-                                         headers={"Authorization": f"Bearer {t['token']}"})))
+        tasks.append((f"GET {quote_path}", 2, lambda t: request("GET", quote_path, address, auth(t))))
     names = [name for name, _, _ in tasks]
     weights = [w for _, w, _ in tasks]
     latencies: dict[str, list[float]] = defaultdict(list)
     statuses: dict[str, Counter] = defaultdict(Counter)
     ids: list[str] = []
-    lock = threading.Lock()
-    heap: list[tuple[float, int]] = []
+    idle: asyncio.Queue[Connection] = asyncio.Queue()
+    for c in await connect(host, port, connections):
+        idle.put_nowait(c)
     start = time.perf_counter()
     end = start + seconds
-    for user in range(users):
-        heapq.heappush(heap, (start + rng.uniform(0, 2), user))
 
-    def act(user: int, scheduled: float) -> None:
-        with lock:
-            index = rng.choices(range(len(tasks)), weights)[0]
-        name, _, call = tasks[index]
-        try:
-            reply = call(_session(), traders[user % len(traders)])
-            code = reply.status_code
-            oid = reply.json().get("id", "") if code == 201 and name.startswith("POST") else ""
-        except requests.RequestException:
-            code, oid = 0, ""
-        done = time.perf_counter()
-        with lock:
+    async def user(n: int) -> None:
+        trader = traders[n % len(traders)]
+        scheduled = start + rng.uniform(0, 2)
+        while scheduled < end:
+            await asyncio.sleep(max(0.0, scheduled - time.perf_counter()))
+            name, _, make = tasks[rng.choices(range(len(tasks)), weights)[0]]
+            conn = await idle.get()
+            status, body = await conn.call(make(trader))
+            idle.put_nowait(conn)
+            done = time.perf_counter()
             latencies[name].append(done - scheduled)
-            statuses[name][code] += 1
-            if oid:
+            statuses[name][status] += 1
+            if name.startswith("POST") and (oid := _created_id(status, body)):
                 ids.append(oid)
-            heapq.heappush(heap, (done + rng.uniform(1, 3), user))
+            scheduled = done + rng.uniform(1, 3)
 
-    with ThreadPoolExecutor(max_workers=workers) as pool:
-        while True:
-            now = time.perf_counter()
-            if now >= end:
-                break
-            with lock:
-                due = []
-                while heap and heap[0][0] <= now:
-                    due.append(heapq.heappop(heap))
-                wait = heap[0][0] - now if heap else 0.01
-            for scheduled, user in due:
-                pool.submit(act, user, scheduled)
-            time.sleep(min(max(wait, 0.0), 0.01))
+    await asyncio.gather(*(user(n) for n in range(users)))
+    while not idle.empty():
+        idle.get_nowait().close()
     elapsed = time.perf_counter() - start
     count = sum(len(v) for v in latencies.values())
     return ({"users": users, "seconds": round(elapsed, 1), "requests": count,
@@ -166,47 +247,20 @@ def closed_users(url: str, traders: list[dict[str, str]], *, seconds: int, order
                                "latency_ms": percentiles(latencies[n])} for n in names}}, ids)
 
 
-# ---- raw HTTP/1.1 on asyncio: no client library between the clock and the socket ---------
-# For servers fast enough that a threaded `requests` client would be the bottleneck (GET
-# /auth/me, quote-snapshot): one event loop, keep-alive connections, pre-built requests.
+# ---- prepared requests to one local port (GET /auth/me, quote-snapshot) -------------------
 
 def raw_request(method: str, path: str, port: int, headers: dict[str, str], body: bytes = b"") -> bytes:
-    """One HTTP/1.1 request as bytes, ready to write to a keep-alive connection."""
-    lines = [f"{method} {path} HTTP/1.1", f"Host: 127.0.0.1:{port}", f"Content-Length: {len(body)}",
-             *[f"{k}: {v}" for k, v in headers.items()]]
-    return ("\r\n".join(lines) + "\r\n\r\n").encode() + body
-
-
-_LENGTH = re.compile(rb"content-length:\s*(\d+)", re.I)
-
-
-class RawConnection:
-    """One keep-alive HTTP/1.1 connection that sends a request and reads one whole response."""
-
-    def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        self.reader, self.writer = reader, writer
-
-    async def call(self, raw: bytes) -> tuple[int, bytes]:
-        """(status, body) of `raw`'s response; the server must send Content-Length."""
-        self.writer.write(raw)
-        head = await self.reader.readuntil(b"\r\n\r\n")
-        length = _LENGTH.search(head)
-        body = await self.reader.readexactly(int(length.group(1))) if length else b""
-        return int(head[9:12]), body
-
-
-async def connect_raw(port: int, n: int) -> list[RawConnection]:
-    pairs = [await asyncio.open_connection("127.0.0.1", port) for _ in range(n)]
-    return [RawConnection(r, w) for r, w in pairs]
+    """`request` for a server on 127.0.0.1:`port`."""
+    return request(method, path, f"127.0.0.1:{port}", headers, body)
 
 
 async def closed_loop_raw(port: int, raw: bytes, connections: int, seconds: float) -> dict[str, Any]:
     """`connections` clients, each sending `raw` again as soon as its answer is in."""
-    conns = await connect_raw(port, connections)
+    conns = await connect("127.0.0.1", port, connections)
     done, errors = 0, 0
     stop = time.perf_counter() + seconds
 
-    async def worker(conn: RawConnection) -> None:
+    async def worker(conn: Connection) -> None:
         nonlocal done, errors
         while time.perf_counter() < stop:
             status, _ = await conn.call(raw)
@@ -217,46 +271,23 @@ async def closed_loop_raw(port: int, raw: bytes, connections: int, seconds: floa
     await asyncio.gather(*(worker(c) for c in conns))
     elapsed = time.perf_counter() - started
     for c in conns:
-        c.writer.close()
+        c.close()
     return {"requests": done, "rps": done / elapsed, "errors": errors}
 
 
 async def open_loop_raw(port: int, raws: Sequence[bytes], *, rate: int, seconds: float, connections: int = 64,
                         accept: Callable[[bytes], bool] | None = None) -> dict[str, Any]:
-    """Offer `rate` requests a second for `seconds` (cycling through `raws`) and measure each
-    latency from its scheduled send time, so queueing behind a slow answer counts (no
-    coordinated omission, as wrk2 does it). An answer is an error unless it is a 200 whose
-    body `accept`s (when given)."""
-    idle: asyncio.Queue[RawConnection] = asyncio.Queue()
-    for c in await connect_raw(port, connections):
-        idle.put_nowait(c)
-    latencies: list[float] = []
-    errors = 0
-    total = int(rate * seconds)
-    start = time.perf_counter() + 0.05
-
-    async def one(raw: bytes, scheduled: float) -> None:
-        nonlocal errors
-        conn = await idle.get()
-        status, body = await conn.call(raw)
-        latencies.append(time.perf_counter() - scheduled)
-        errors += status != 200 or (accept is not None and not accept(body))
-        idle.put_nowait(conn)
-
-    tasks = []
-    for i in range(total):
-        scheduled = start + i / rate
-        delay = scheduled - time.perf_counter()
-        if delay > 0:
-            await asyncio.sleep(delay)
-        tasks.append(asyncio.ensure_future(one(raws[i % len(raws)], scheduled)))
-    await asyncio.gather(*tasks)
-    achieved = total / (time.perf_counter() - start)
-    while not idle.empty():
-        idle.get_nowait().writer.close()
+    """`run_open_loop` over `raws` (cycled). An answer is an error unless it is a 200 whose
+    body `accept`s (when given); a request never sent (saturated server) is an error too."""
+    run = await run_open_loop(f"http://127.0.0.1:{port}", lambda i, host: raws[i % len(raws)], rate=rate,
+                              seconds=seconds, connections=connections, grace=30.0)
+    errors = run.not_sent + sum(r.status != 200 or (accept is not None and not accept(r.body))
+                                for r in run.replies)
+    latencies = [r.latency for r in run.replies]
     ms = percentiles(latencies)
-    return {"offered_rps": rate, "achieved_rps": round(achieved, 1), "p50_ms": ms["p50"], "p95_ms": ms["p95"],
-            "p99_ms": ms["p99"], "max_ms": round(max(latencies) * 1000, 2), "errors": errors}
+    return {"offered_rps": rate, "achieved_rps": round(len(run.replies) / run.elapsed, 1), "p50_ms": ms["p50"],
+            "p95_ms": ms["p95"], "p99_ms": ms["p99"],
+            "max_ms": round(max(latencies) * 1000, 2) if latencies else None, "errors": errors}
 
 
 def wrk(url: str, *, connections: int, seconds: int, headers: dict[str, str] | None = None,
@@ -284,26 +315,6 @@ def wrk(url: str, *, connections: int, seconds: int, headers: dict[str, str] | N
 
 
 def process_tree_cpu(pid: int) -> float:
-    """CPU seconds (user + system, all threads) used so far by `pid` and its live children:
-    a server's cost per request that does not depend on what else the machine is doing."""
-    tick = os.sysconf("SC_CLK_TCK")
-    total = 0.0
-    for p in [pid, *_children(pid)]:
-        try:
-            with open(f"/proc/{p}/stat") as f:
-                fields = f.read().rpartition(")")[2].split()
-        except OSError:
-            continue  # a worker that exited meanwhile
-        total += (int(fields[11]) + int(fields[12])) / tick   # utime, stime
-    return total
-
-
-def _children(pid: int) -> list[int]:
-    out = []
-    for task in os.listdir(f"/proc/{pid}/task"):
-        try:
-            with open(f"/proc/{pid}/task/{task}/children") as f:
-                out += [int(c) for c in f.read().split()]
-        except OSError:
-            continue
-    return out
+    """CPU seconds used so far by `pid` and its descendants (a server and its workers): a
+    cost per request that does not depend on what else the machine is doing."""
+    return sum(cpu_seconds(p) for p in tree(pid))

@@ -23,18 +23,18 @@ import os
 import time
 
 from autostock.auth.tokens import issue_access_token
-from bench._load import RawConnection, closed_loop_raw, connect_raw, open_loop_raw, process_tree_cpu, raw_request, wrk
+from bench._load import Connection, closed_loop_raw, connect, open_loop_raw, process_tree_cpu, raw_request, wrk
 from bench._services import bench_user, gunicorn, temporary_resources
 
 PASSWORD = "bench password that is long enough"
 
 
 async def _logins(port: int, username: str, connections: int, seconds: float) -> dict:
-    conns = await connect_raw(port, connections)
+    conns = await connect("127.0.0.1", port, connections)
     done, errors = 0, 0
     stop = time.perf_counter() + seconds
 
-    async def worker(i: int, conn: RawConnection) -> None:
+    async def worker(i: int, conn: Connection) -> None:
         nonlocal done, errors
         n = 0
         while time.perf_counter() < stop:
@@ -50,7 +50,7 @@ async def _logins(port: int, username: str, connections: int, seconds: float) ->
     await asyncio.gather(*(worker(i, c) for i, c in enumerate(conns)))
     elapsed = time.perf_counter() - started
     for c in conns:
-        c.writer.close()
+        c.close()
     return {"per_second": round(done / elapsed, 2), "errors": errors}
 
 

@@ -5,10 +5,13 @@
     request's scheduled time, so queueing counts; 60 s; 6 s when quick);
 (c) the seed's load mix, portfolio summary 3 : quote 2 : order 1, with 1,000 simulated users
     waiting 1-3 s between calls (p95 per endpoint);
+each with the CPU the server (gunicorn and its workers) and PostgreSQL spent per order or
+request, which moves far less than the rates when the machine is shared;
 then checks that every 201 has exactly one order row and that every account's books
 reconcile (cash = ledger sum, positions = fills, ours = the paper broker's own books).
 
-The server runs with a fixed mid-session clock so the benchmark runs at any hour.
+The server runs with a fixed mid-session clock so the benchmark runs at any hour, and with the
+runtime's gunicorn defaults (BENCH_ORDERS_WORKERS / BENCH_ORDERS_THREADS override them).
 """
 
 from __future__ import annotations
@@ -25,6 +28,8 @@ from typing import Any
 
 import requests
 
+from autostock.runtime import GATEWAY_THREADS, gateway_workers
+from bench._cpu import Meter
 from bench._load import closed_users, open_loop, percentiles
 from bench._services import temporary_resources
 
@@ -57,7 +62,7 @@ def _serve(env: dict[str, str], port: int, workers: int, threads: int) -> None:
     desk.set_factory(lambda res: desk_with_clock(res, fixed_clock(at)))
     st = stack.load(ROOT / "stack.yml", os.environ, ROOT)
     app = create_app(st, load_all(st), f"http://127.0.0.1:{port}")
-    server.serve(app, f"127.0.0.1:{port}", workers, threads)
+    server.serve(app, f"127.0.0.1:{port}", workers, threads, log_level=env["LOG_LEVEL"])
 
 
 def _env(settings: Any) -> dict[str, str]:
@@ -142,12 +147,6 @@ def _wrk(url: str, traders: list[dict[str, str]], seconds: int) -> dict[str, Any
             "latency_ms": {"p50": float(p50), "p95": float(p95), "p99": float(p99)}}
 
 
-def _post_order(session: requests.Session, url: str, trader: dict[str, str], body: dict) -> tuple[int, str]:
-    reply = session.post(url + "/api/v1/trading/orders", json=body,
-                         headers={"Authorization": f"Bearer {trader['token']}"}, timeout=30)
-    return reply.status_code, reply.json().get("id", "") if reply.status_code == 201 else ""
-
-
 def _order_rows(resources: Any) -> int:
     from autostock import db
     with db.service(resources.pool) as conn:
@@ -180,7 +179,8 @@ def _verify(resources: Any, created: int, ids: list[str]) -> dict[str, Any]:
 
 def run(quick: bool) -> dict:
     seconds = 6 if quick else 60
-    workers, threads = 2, 8
+    workers = int(os.environ.get("BENCH_ORDERS_WORKERS") or gateway_workers())
+    threads = int(os.environ.get("BENCH_ORDERS_THREADS") or GATEWAY_THREADS)
     with temporary_resources("orders") as resources:
         started = time.perf_counter()
         traders = _seed(resources, 1000)
@@ -192,23 +192,28 @@ def run(quick: bool) -> dict:
         proc.start()
         try:
             _wait(url)
-            ids: list[str] = []
-            warm = requests.Session()
-            for trader in traders[:20]:  # every worker opens its pool and books once
-                code, oid = _post_order(warm, url, trader, ORDER)
-                ids += [oid] if code == 201 else []
+            # Two seconds of orders over many connections, so that every worker has imported
+            # the broker and opened its pool before anything is measured.
+            _, ids = open_loop(url, traders, rate=50, seconds=2, body=ORDER)
             before = _order_rows(resources)
+            meter = Meter(proc.pid, resources.settings.database_url.reveal())
+            meter.start()
             a = _wrk(url, traders, seconds)
             time.sleep(2)  # requests wrk cut off at its deadline still finish on the server
             a["rows_created"] = _order_rows(resources) - before
             a["rows_minus_201s"] = a["rows_created"] - a["created_201"]
             a["rows_check"] = 0 <= a["rows_minus_201s"] <= 32  # at most one cut-off request per connection
+            a["cpu_per_order"] = meter.per(a["rows_created"])
+            meter.start()
             b, b_ids = open_loop(url, traders, rate=300, seconds=seconds, body=ORDER)
+            b["cpu_per_order"] = meter.per(b["answered"])
             quote_path = f"/api/v1/market/quotes?codes={SYMBOL}"
             has_quotes = requests.get(url + quote_path, timeout=10).status_code != 404
+            meter.start()
             c, c_ids = closed_users(url, traders, seconds=max(seconds, 20) if quick else 60,
                                     order={**ORDER, "order_type": "market", "price": None},
                                     quote_path=quote_path if has_quotes else None)
+            c["cpu_per_request"] = meter.per(c["requests"])
             ids += b_ids + c_ids
             created = len([i for i in ids if i]) + a["rows_created"]
         finally:

@@ -8,14 +8,39 @@ from __future__ import annotations
 
 import os
 import threading
+import time
 from dataclasses import dataclass
 
+import psycopg
 import redis
 from psycopg.rows import dict_row
 from psycopg_pool import ConnectionPool
 
 from autostock.config import Settings
 from autostock.events import EventBus
+
+# A connection back from use less than this long ago goes out unchecked. The check is a round
+# trip on every checkout (one per transaction); a connection that just finished a transaction
+# is almost surely alive, and if the server dropped it since, the next statement fails, that
+# request errs once, and the pool replaces the broken connection when it comes back.
+# Connections idle longer (a NAS at night, a restarted database) are checked as before, so the
+# first request after a quiet spell does not fail.
+CHECK_IDLE_AFTER = 5.0
+
+
+class _Pool(ConnectionPool):
+    """Notes when each connection comes back. (psycopg_pool's `reset` callback could, but with
+    one it hands every returned connection to a worker thread: a thread switch per transaction.)"""
+
+    def putconn(self, conn: psycopg.Connection) -> None:
+        conn._autostock_returned_at = time.monotonic()  # type: ignore[attr-defined]
+        super().putconn(conn)
+
+
+def _check_if_idle(conn: psycopg.Connection) -> None:
+    returned = getattr(conn, "_autostock_returned_at", None)
+    if returned is None or time.monotonic() - returned > CHECK_IDLE_AFTER:
+        ConnectionPool.check_connection(conn)
 
 
 @dataclass
@@ -27,12 +52,13 @@ class Resources:
 
     @classmethod
     def open(cls, settings: Settings, *, wait: bool = True) -> Resources:
-        pool = ConnectionPool(
+        pool = _Pool(
             settings.database_url.reveal(),
             min_size=1,
             max_size=settings.db_pool_max,
-            kwargs={"row_factory": dict_row, "autocommit": False},
-            check=ConnectionPool.check_connection,
+            # Autocommit: `db.tenant` and `db.service` send their own BEGIN with the role.
+            kwargs={"row_factory": dict_row, "autocommit": True},
+            check=_check_if_idle,
             open=False,
             name="autostock",
         )

@@ -1,9 +1,11 @@
 """Pre-trade risk: every check an order must pass, each failing with its own error code.
 
-`evaluate` runs inside place-order's transaction after the user row and the account's books
-are locked (`FOR UPDATE`), so two concurrent orders see each other's reservations: the second
-waits for the first to commit and then counts it. A failed check raises, the transaction
-rolls back, and nothing (no order, no reservation, no idempotency record) is left behind.
+The checks are pure functions of what place-order read inside its transaction. `Exposure`
+is read by `exposure`, in a statement that starts after the user row and the account's books
+are locked (`orders.context`), so two concurrent orders see each other's reservations: the
+second waits for the first to commit and then counts it. A failed check raises, the
+transaction rolls back, and nothing (no order, no reservation, no idempotency record) is
+left behind.
 
     code                           status  rule
     kill_switch_global             403     an admin halted all trading
@@ -43,14 +45,49 @@ class Ticket:
     reservation: int          # cash a buy holds back (value + commission); 0 for sells
 
 
+@dataclass(frozen=True)
+class Exposure:
+    """What the day's orders and fills add up to, for one user, account and symbol."""
+
+    user_orders_today: int      # not rejected, all of the user's accounts
+    account_orders_today: int
+    held: int                   # shares of the symbol in the account
+    reserved_cash: int          # held back by the account's open buys
+    reserved_quantity: int      # shares of the symbol offered by open sells
+    open_buy_quantity: int      # shares of the symbol open buys may still bring
+    realized_today: int         # the account's realized P&L since midnight (KST)
+
+
+def exposure(conn: psycopg.Connection, user_id: str, account_id: str, symbol: str,
+             day: dt.date) -> Exposure:
+    """One statement; run it after the locks are held (see the module docstring)."""
+    row = conn.execute(
+        "SELECT trades.*, open_orders.*, losses.* FROM"
+        " (SELECT count(*) AS user_orders_today,"
+        "   count(*) FILTER (WHERE account_id = %(a)s) AS account_orders_today"
+        "   FROM orders WHERE user_id = %(u)s AND trading_day = %(day)s AND state <> 'rejected') AS trades,"
+        " (SELECT coalesce((SELECT quantity FROM positions WHERE account_id = %(a)s AND symbol = %(s)s), 0)"
+        "     AS held,"
+        "   coalesce(sum(reserved_cash) FILTER (WHERE side = 'buy'), 0) AS reserved_cash,"
+        "   coalesce(sum(reserved_quantity) FILTER (WHERE side = 'sell' AND symbol = %(s)s), 0)"
+        "     AS reserved_quantity,"
+        "   coalesce(sum(quantity - filled_quantity - cancelled_quantity)"
+        "     FILTER (WHERE side = 'buy' AND symbol = %(s)s), 0) AS open_buy_quantity"
+        "   FROM orders WHERE account_id = %(a)s AND state = ANY(%(open)s)) AS open_orders,"
+        " (SELECT coalesce(sum(realized_pnl), 0) AS realized_today FROM fills"
+        "   WHERE account_id = %(a)s AND filled_at >= %(midnight)s) AS losses",
+        {"u": user_id, "a": account_id, "s": symbol, "day": day, "open": list(OPEN_STATES),
+         "midnight": dt.datetime.combine(day, dt.time(0), SEOUL)}).fetchone()
+    return Exposure(**{name: int(value) for name, value in row.items()})
+
+
 def _reject(code: str, message: str, **details: Any) -> BrokerRejected:
     return BrokerRejected(message, code=code, details=details)
 
 
-def check_kill_switches(conn: psycopg.Connection, user_id: str) -> None:
-    rows = conn.execute("SELECT scope, reason FROM kill_switches WHERE active AND"
-                        " (target_user_id IS NULL OR target_user_id = %s)", (user_id,)).fetchall()
-    for row in sorted(rows, key=lambda r: r["scope"] != "global"):
+def check_kill_switches(switches: list[dict[str, Any]]) -> None:
+    """`switches`: the active kill switches for the user, {scope, reason} each."""
+    for row in sorted(switches, key=lambda r: r["scope"] != "global"):
         raise Forbidden(f"trading is halted ({row['scope']}): {row['reason'] or 'kill switch'}",
                         code=f"kill_switch_{row['scope']}")
 
@@ -63,94 +100,67 @@ def check_permission(user: dict[str, Any], account: AccountTerms) -> None:
         raise Forbidden("paper trading is not enabled for this user", code="paper_trading_not_allowed")
 
 
-def check_daily_trades(conn: psycopg.Connection, user: dict[str, Any], account: AccountTerms,
-                       day: dt.date) -> None:
-    row = conn.execute(
-        "SELECT count(*) AS user_n, count(*) FILTER (WHERE account_id = %s) AS account_n FROM orders"
-        " WHERE user_id = %s AND trading_day = %s AND state <> 'rejected'",
-        (account.id, user["id"], day)).fetchone()
-    if row["user_n"] >= user["daily_trade_limit"]:
+def check_daily_trades(user: dict[str, Any], account: AccountTerms, seen: Exposure) -> None:
+    if seen.user_orders_today >= user["daily_trade_limit"]:
         raise _reject("daily_trade_limit_reached",
                       f"daily trade limit of {user['daily_trade_limit']} orders reached",
-                      limit=user["daily_trade_limit"], used=row["user_n"])
-    if account.max_daily_trades is not None and row["account_n"] >= account.max_daily_trades:
+                      limit=user["daily_trade_limit"], used=seen.user_orders_today)
+    if account.max_daily_trades is not None and seen.account_orders_today >= account.max_daily_trades:
         raise _reject("account_daily_trades_reached",
                       f"this account's limit of {account.max_daily_trades} orders a day is reached",
-                      limit=account.max_daily_trades, used=row["account_n"])
+                      limit=account.max_daily_trades, used=seen.account_orders_today)
 
 
-def open_exposure(conn: psycopg.Connection, account_id: str, symbol: str) -> dict[str, int]:
-    """Held shares, open reservations and open buy quantity for one account and symbol."""
-    return conn.execute(
-        "SELECT coalesce((SELECT quantity FROM positions WHERE account_id = %(a)s AND symbol = %(s)s), 0)"
-        "   AS held,"
-        " coalesce(sum(reserved_cash) FILTER (WHERE side = 'buy'), 0) AS reserved_cash,"
-        " coalesce(sum(reserved_quantity) FILTER (WHERE side = 'sell' AND symbol = %(s)s), 0)"
-        "   AS reserved_quantity,"
-        " coalesce(sum(quantity - filled_quantity - cancelled_quantity)"
-        "   FILTER (WHERE side = 'buy' AND symbol = %(s)s), 0) AS open_buy_quantity"
-        " FROM orders WHERE account_id = %(a)s AND state = ANY(%(open)s)",
-        {"a": account_id, "s": symbol, "open": list(OPEN_STATES)}).fetchone()
-
-
-def check_position_size(account: AccountTerms, ticket: Ticket, exposure: dict[str, int],
-                        mark_price: int) -> None:
+def check_position_size(account: AccountTerms, ticket: Ticket, seen: Exposure, mark_price: int) -> None:
     if account.max_position_size is None or ticket.side != "buy":
         return
-    after = (int(exposure["held"]) + int(exposure["open_buy_quantity"]) + ticket.quantity) * mark_price
+    after = (seen.held + seen.open_buy_quantity + ticket.quantity) * mark_price
     if after > account.max_position_size:
         raise _reject("max_position_size_exceeded",
                       f"position would be worth {after} KRW, over the account limit of"
                       f" {account.max_position_size} KRW", limit=account.max_position_size, value=after)
 
 
-def check_buying_power(cash: int, ticket: Ticket, exposure: dict[str, int]) -> None:
+def check_buying_power(cash: int, ticket: Ticket, seen: Exposure) -> None:
     if ticket.side != "buy":
         return
-    power = cash - int(exposure["reserved_cash"])
+    power = cash - seen.reserved_cash
     if ticket.reservation > power:
         raise _reject("insufficient_buying_power",
                       f"this order needs {ticket.reservation} KRW; buying power is {power} KRW",
                       required=ticket.reservation, buying_power=power)
 
 
-def check_sellable(ticket: Ticket, exposure: dict[str, int]) -> None:
+def check_sellable(ticket: Ticket, seen: Exposure) -> None:
     if ticket.side != "sell":
         return
-    sellable = int(exposure["held"]) - int(exposure["reserved_quantity"])
+    sellable = seen.held - seen.reserved_quantity
     if ticket.quantity > sellable:
         raise _reject("insufficient_holdings",
                       f"selling {ticket.quantity} shares; {sellable} are sellable",
                       requested=ticket.quantity, sellable=sellable)
 
 
-def check_daily_loss(conn: psycopg.Connection, account_id: str, ticket: Ticket, day: dt.date) -> None:
+def check_daily_loss(max_daily_loss: int | None, ticket: Ticket, seen: Exposure) -> None:
     if ticket.side != "buy":
         return  # selling reduces risk; a loss limit must never trap a position
-    start = dt.datetime.combine(day, dt.time(0), SEOUL)
-    row = conn.execute(
-        "SELECT b.max_daily_loss, coalesce((SELECT sum(realized_pnl) FROM fills f"
-        "  WHERE f.account_id = b.account_id AND f.filled_at >= %s), 0) AS realized"
-        " FROM account_books b WHERE b.account_id = %s", (start, account_id)).fetchone()
-    if row and row["max_daily_loss"] is not None and -int(row["realized"]) >= int(row["max_daily_loss"]):
+    if max_daily_loss is not None and -seen.realized_today >= max_daily_loss:
         raise _reject("daily_loss_limit_reached",
-                      f"today's realized loss {-int(row['realized'])} KRW reached the limit of"
-                      f" {row['max_daily_loss']} KRW", limit=row["max_daily_loss"],
-                      loss=-int(row["realized"]))
+                      f"today's realized loss {-seen.realized_today} KRW reached the limit of"
+                      f" {max_daily_loss} KRW", limit=max_daily_loss, loss=-seen.realized_today)
 
 
-def gate(conn: psycopg.Connection, user: dict[str, Any], account: AccountTerms) -> None:
+def gate(user: dict[str, Any], account: AccountTerms, kill_switches: list[dict[str, Any]]) -> None:
     """May this user trade on this account at all (kill switches, permissions)?"""
-    check_kill_switches(conn, user["id"])
+    check_kill_switches(kill_switches)
     check_permission(user, account)
 
 
-def evaluate(conn: psycopg.Connection, *, user: dict[str, Any], account: AccountTerms, cash: int,
-             ticket: Ticket, day: dt.date, mark_price: int) -> None:
+def evaluate(*, user: dict[str, Any], account: AccountTerms, cash: int, max_daily_loss: int | None,
+             ticket: Ticket, seen: Exposure, mark_price: int) -> None:
     """The limit checks, in order, after `gate`; raises the first that fails."""
-    check_daily_trades(conn, user, account, day)
-    exposure = open_exposure(conn, account.id, ticket.symbol)
-    check_position_size(account, ticket, exposure, mark_price)
-    check_daily_loss(conn, account.id, ticket, day)
-    check_buying_power(cash, ticket, exposure)
-    check_sellable(ticket, exposure)
+    check_daily_trades(user, account, seen)
+    check_position_size(account, ticket, seen, mark_price)
+    check_daily_loss(max_daily_loss, ticket, seen)
+    check_buying_power(cash, ticket, seen)
+    check_sellable(ticket, seen)

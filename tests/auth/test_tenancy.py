@@ -1,9 +1,12 @@
 """A user never sees or touches another user's data: through every API path with an id, and
 through SQL that forgets its tenant filter."""
 
+import dataclasses
+
 import pytest
 
 from autostock import accounts, audit, db
+from autostock.resources import Resources
 from autostock.auth import apikeys
 from tests import tenancy
 from tests.helpers import invoke
@@ -67,3 +70,27 @@ def test_sql_without_a_tenant_filter_returns_none_of_another_users_rows(resource
         with resources.pool.connection() as conn, conn.transaction():
             conn.execute("SET LOCAL ROLE autostock_app")  # no tenant set at all
             assert conn.execute(f"SELECT count(*) AS n FROM {table}").fetchone()["n"] == 0, table  # noqa: S608
+
+
+def test_a_tenant_transaction_leaves_no_role_or_tenant_behind(settings, user_factory):
+    """db.tenant sends its own BEGIN with the role: both end with the transaction, committed or
+    rolled back, and the pooled connection goes back as it came (one connection, so it is
+    the same one each time)."""
+    user = user_factory()
+    single = Resources.open(dataclasses.replace(settings, db_pool_max=1))
+    try:
+        with db.tenant(single.pool, user["id"]) as conn:
+            inside = conn.execute("SELECT current_user AS role, current_setting('app.user_id') AS tenant").fetchone()
+            with pytest.raises(RuntimeError), conn.transaction():  # a savepoint, not the transaction
+                raise RuntimeError
+            assert conn.execute("SELECT current_user AS role").fetchone()["role"] == "autostock_app"
+        assert inside == {"role": "autostock_app", "tenant": user["id"]}
+        with pytest.raises(RuntimeError), db.tenant(single.pool, user["id"]) as conn:
+            conn.execute("SELECT set_config('autostock.probe', 'left over', false)")  # undone by ROLLBACK
+            raise RuntimeError
+        with single.pool.connection() as conn:
+            after = conn.execute("SELECT current_user AS role, current_setting('app.user_id', true) AS tenant,"
+                                 " current_setting('autostock.probe', true) AS probe").fetchone()
+        assert after["role"] != "autostock_app" and not after["tenant"] and not after["probe"]
+    finally:
+        single.close()

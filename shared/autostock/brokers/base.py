@@ -104,6 +104,10 @@ class OrderAck:
     broker_order_id: str
     accepted_at: dt.datetime | None = None
     raw: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
+    # The order as the broker stood when it answered, for a broker that knows it without
+    # another call (the paper broker fills a marketable order before it answers); None means
+    # ask `order_status` for it.
+    status: OrderStatus | None = field(default=None, compare=False)
 
 
 @dataclass(frozen=True)

@@ -11,30 +11,49 @@ whose policies see every row).
 from __future__ import annotations
 
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from uuid import UUID
 
 import psycopg
+from psycopg import sql
 from psycopg_pool import ConnectionPool
 
 APP_ROLE = "autostock_app"
 SERVICE_ROLE = "autostock_service"
 
 
+# One simple-protocol query opens the transaction and switches it: BEGIN, then the role and
+# the tenant as transaction-local settings (`set_config('role', ..., true)` is SET LOCAL ROLE as
+# a function; PostgREST switches roles the same way). The pool's connections are in autocommit
+# mode, so psycopg sends no BEGIN of its own: a transaction costs one round trip before its
+# first query, not three. The values go in as quoted literals (simple protocol takes no
+# parameters); the role is ours and the user id any string, quoted by psycopg.
+_AS_TENANT = sql.SQL("BEGIN; SELECT set_config('role', {}, true), set_config('app.user_id', {}, true)")
+_AS_SERVICE = sql.SQL("BEGIN; SELECT set_config('role', {}, true)")
+
+
 @contextmanager
 def tenant(pool: ConnectionPool, user_id: UUID | str) -> Iterator[psycopg.Connection]:
     """One transaction as `user_id`: commits when the block ends, rolls back on error."""
-    with pool.connection() as conn:
-        with conn.transaction():
-            conn.execute(f"SET LOCAL ROLE {APP_ROLE}")
-            conn.execute("SELECT set_config('app.user_id', %s, true)", (str(user_id),))
-            yield conn
+    with _transaction(pool, _AS_TENANT.format(sql.Literal(APP_ROLE), sql.Literal(str(user_id)))) as conn:
+        yield conn
 
 
 @contextmanager
 def service(pool: ConnectionPool) -> Iterator[psycopg.Connection]:
     """One transaction with cross-tenant access (market-clock, collectors, admin paths)."""
+    with _transaction(pool, _AS_SERVICE.format(sql.Literal(SERVICE_ROLE))) as conn:
+        yield conn
+
+
+@contextmanager
+def _transaction(pool: ConnectionPool, begin: sql.Composed) -> Iterator[psycopg.Connection]:
     with pool.connection() as conn:
-        with conn.transaction():
-            conn.execute(f"SET LOCAL ROLE {SERVICE_ROLE}")
+        try:
+            conn.execute(begin)
             yield conn
+        except BaseException:
+            with suppress(psycopg.Error):  # a broken connection: the pool replaces it
+                conn.rollback()
+            raise
+        conn.commit()

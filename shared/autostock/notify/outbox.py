@@ -42,26 +42,27 @@ def enqueue(conn: psycopg.Connection, user_id: str, *, kind: str, dedup_key: str
     `channels` limits the external channels (None: every one the user configured).
     Returns the notification id, or None when `dedup_key` was already used (a replay).
     """
-    row = conn.execute(
-        "INSERT INTO notifications (user_id, kind, dedup_key, title, body, payload)"
-        " VALUES (%s, %s, %s, %s, %s, %s) ON CONFLICT (user_id, dedup_key) DO NOTHING RETURNING id",
-        (user_id, kind, dedup_key, title, body, Jsonb(payload or {}))).fetchone()
-    if row is None:
-        return None
-    notification_id = row["id"]
     wanted = set(channels) if channels is not None else {"telegram", "webhook"}
-    if "telegram" in wanted:
-        conn.execute(
-            "INSERT INTO deliveries (notification_id, user_id, channel, target)"
-            " SELECT %s, user_id, 'telegram', telegram_chat_id::text FROM notification_settings"
-            " WHERE user_id = %s AND telegram_chat_id IS NOT NULL ON CONFLICT DO NOTHING",
-            (notification_id, user_id))
-    if "webhook" in wanted:
-        conn.execute(
-            "INSERT INTO deliveries (notification_id, user_id, channel, target)"
-            " SELECT %s, user_id, 'webhook', id::text FROM outbound_webhooks"
-            " WHERE user_id = %s AND is_active ON CONFLICT DO NOTHING", (notification_id, user_id))
-    return str(notification_id)
+    row = conn.execute(_ENQUEUE, {
+        "u": user_id, "kind": kind, "dedup": dedup_key, "title": title, "body": body,
+        "payload": Jsonb(payload or {}), "telegram": "telegram" in wanted,
+        "webhook": "webhook" in wanted}).fetchone()
+    return None if row is None else str(row["id"])
+
+
+# `enqueue`'s statement: the notification, then one delivery per configured channel, only when
+# the notification went in (a replayed dedup_key inserts nothing). One round trip.
+_ENQUEUE = (
+    "WITH notice AS (INSERT INTO notifications (user_id, kind, dedup_key, title, body, payload)"
+    "   VALUES (%(u)s, %(kind)s, %(dedup)s, %(title)s, %(body)s, %(payload)s)"
+    "   ON CONFLICT (user_id, dedup_key) DO NOTHING RETURNING id),"
+    " telegram AS (INSERT INTO deliveries (notification_id, user_id, channel, target)"
+    "   SELECT notice.id, s.user_id, 'telegram', s.telegram_chat_id::text FROM notice, notification_settings s"
+    "   WHERE %(telegram)s AND s.user_id = %(u)s AND s.telegram_chat_id IS NOT NULL ON CONFLICT DO NOTHING),"
+    " webhook AS (INSERT INTO deliveries (notification_id, user_id, channel, target)"
+    "   SELECT notice.id, w.user_id, 'webhook', w.id::text FROM notice, outbound_webhooks w"
+    "   WHERE %(webhook)s AND w.user_id = %(u)s AND w.is_active ON CONFLICT DO NOTHING)"
+    " SELECT id FROM notice")
 
 
 def user_language(conn: psycopg.Connection, user_id: str) -> str:

@@ -1,14 +1,15 @@
 """The books of one account: cash (with its ledger), positions, and applying fills to both.
 
 Everything here runs inside the caller's transaction with the account's `account_books` row
-locked (`lock`), so a fill, a risk check and a reservation never interleave. Applying the same
-broker fill twice changes nothing: `fills` is unique on (account, broker fill id) and the
-insert comes before any other write.
+locked (`lock_order`; order entry's `orders.context`), so a fill, a risk check and a
+reservation never interleave. Applying the same broker fill twice changes nothing: `fills` is
+unique on (account, broker fill id) and the insert comes before any other write.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import itertools
 from dataclasses import dataclass
 from typing import Any
 
@@ -41,10 +42,18 @@ def open_book(conn: psycopg.Connection, user_id: str, account_id: str, opening_c
     return True
 
 
-def lock(conn: psycopg.Connection, account_id: str) -> Book | None:
-    row = conn.execute("SELECT account_id, user_id, cash FROM account_books WHERE account_id = %s"
-                       " FOR UPDATE", (account_id,)).fetchone()
-    return Book(str(row["account_id"]), str(row["user_id"]), int(row["cash"])) if row else None
+# The books first, then the order: the lock order every writer of both keeps. The books' CTE
+# is a one-time filter of the statement, so it is locked before the order row is read.
+_LOCK_ORDER = (
+    "WITH books AS (SELECT account_id FROM account_books WHERE account_id = %(account)s FOR UPDATE)"
+    f" SELECT {lifecycle.ORDER_COLUMNS} FROM orders"  # noqa: S608 - a constant column list
+    " WHERE id = %(order)s AND EXISTS (SELECT 1 FROM books) FOR UPDATE OF orders")
+
+
+def lock_order(conn: psycopg.Connection, account_id: str, order_id: str) -> dict[str, Any] | None:
+    """Lock the account's books, then the order, in one statement; the order row as it stands
+    (None: no such order, or its account has no books, which no order's account lacks)."""
+    return conn.execute(_LOCK_ORDER, {"account": account_id, "order": order_id}).fetchone()
 
 
 def post_cash(conn: psycopg.Connection, book: Book, kind: str, amount: int, *,
@@ -100,60 +109,64 @@ def trade_effect(side: str, quantity: int, price: int, held: int, cost_basis: in
 def apply_fill(conn: psycopg.Connection, order: dict[str, Any], fill: Fill, costs: CostModel,
                *, on: dt.date) -> tuple[dict[str, Any], list[lifecycle.OrderEvent]]:
     """Apply one broker fill of `order` (locked, with its book locked). Idempotent."""
-    account_id = str(order["account_id"])
-    held_row = _position(conn, account_id, order["symbol"])
+    held_row = _position(conn, str(order["account_id"]), order["symbol"])
     held = int(held_row["quantity"]) if held_row else 0
     basis = int(held_row["cost_basis"]) if held_row else 0
     trade = trade_effect(order["side"], fill.quantity, fill.price, held, basis, costs,
                          market=order["market"], on=on)
-    inserted = conn.execute(
-        "INSERT INTO fills (user_id, account_id, order_id, broker_fill_id, symbol, side, quantity,"
-        " price, commission, tax, realized_pnl, filled_at)"
-        " VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, coalesce(%s, now()))"
-        " ON CONFLICT (account_id, broker_fill_id) DO NOTHING RETURNING id",
-        (order["user_id"], account_id, order["id"], fill.fill_id, order["symbol"], order["side"],
-         fill.quantity, fill.price, trade.commission, trade.tax, trade.realized,
-         fill.filled_at)).fetchone()
-    if inserted is None:
+    fill_row_id = _write_fill(conn, order, fill, trade, new_position=held_row is None)
+    if fill_row_id is None:
         return order, []  # this fill was applied before
-    _write_position(conn, order, held_row, trade)
-    _write_cash(conn, order, inserted["id"], trade)
-    notices.fill(conn, order, inserted["id"], fill.quantity, fill.price)
+    notices.fill(conn, order, fill_row_id, fill.quantity, fill.price)
     return _advance_order(conn, order, fill, trade, costs)
 
 
-def _write_position(conn: psycopg.Connection, order: dict[str, Any], held_row: dict[str, Any] | None,
-                    trade: Trade) -> None:
-    if held_row is None:
-        conn.execute("INSERT INTO positions (user_id, account_id, symbol, market, quantity, cost_basis,"
-                     " realized_pnl, opened_at) VALUES (%s, %s, %s, %s, %s, %s, %s, now())",
-                     (order["user_id"], order["account_id"], order["symbol"], order["market"],
-                      trade.quantity_after, trade.cost_basis_after, trade.realized))
-        return
-    conn.execute("UPDATE positions SET quantity = %s, cost_basis = %s, realized_pnl = realized_pnl + %s,"
-                 " opened_at = CASE WHEN %s = 0 THEN NULL WHEN quantity = 0 THEN now()"
-                 " ELSE opened_at END, updated_at = now() WHERE account_id = %s AND symbol = %s",
-                 (trade.quantity_after, trade.cost_basis_after, trade.realized, trade.quantity_after,
-                  order["account_id"], order["symbol"]))
+# `_write_fill`'s statement. The fill goes in first and is unique per (account, broker fill
+# id); the position, the cash and its ledger rows change only when it went in (`fill` has its
+# row), so a fill applied twice changes nothing. A data-modifying CTE makes it one round trip.
+_FILL = (
+    "INSERT INTO fills (user_id, account_id, order_id, broker_fill_id, symbol, side, quantity, price,"
+    " commission, tax, realized_pnl, filled_at) VALUES (%(u)s, %(a)s, %(order)s, %(fill)s, %(s)s, %(side)s,"
+    " %(q)s, %(price)s, %(commission)s, %(tax)s, %(realized)s, coalesce(%(at)s, now()))"
+    " ON CONFLICT (account_id, broker_fill_id) DO NOTHING RETURNING id")
+_NEW_POSITION = (
+    "INSERT INTO positions (user_id, account_id, symbol, market, quantity, cost_basis, realized_pnl,"
+    " opened_at) SELECT %(u)s, %(a)s, %(s)s, %(market)s, %(held)s, %(basis)s, %(realized)s, now() FROM fill")
+_MOVE_POSITION = (
+    "UPDATE positions SET quantity = %(held)s, cost_basis = %(basis)s, realized_pnl = realized_pnl + %(realized)s,"
+    " opened_at = CASE WHEN %(held)s = 0 THEN NULL WHEN quantity = 0 THEN now() ELSE opened_at END,"
+    " updated_at = now() WHERE account_id = %(a)s AND symbol = %(s)s AND EXISTS (SELECT 1 FROM fill)")
+_CASH = (
+    "UPDATE account_books SET cash = cash + %(total)s, updated_at = now()"
+    " WHERE account_id = %(a)s AND EXISTS (SELECT 1 FROM fill) RETURNING cash")
+# One ledger row per move, in order, each with the balance after it.
+_LEDGER = (
+    "INSERT INTO cash_ledger (user_id, account_id, kind, amount, balance_after, order_id, fill_id)"
+    " SELECT %(u)s, %(a)s, m.kind, m.amount, cash.cash - %(total)s + m.running, %(order)s, fill.id"
+    " FROM fill, cash, unnest(%(kinds)s::text[], %(amounts)s::bigint[], %(runnings)s::bigint[])"
+    "   WITH ORDINALITY AS m(kind, amount, running, n) ORDER BY m.n")
+_WRITE_FILL = {new: f"WITH fill AS ({_FILL}), position AS ({_NEW_POSITION if new else _MOVE_POSITION}),"
+                    f" cash AS ({_CASH}), ledger AS ({_LEDGER}) SELECT id FROM fill"
+               for new in (True, False)}
 
 
-def _write_cash(conn: psycopg.Connection, order: dict[str, Any], fill_id: int, trade: Trade) -> None:
-    """One balance update and one multi-row ledger insert (the book is locked by the caller)."""
+def _write_fill(conn: psycopg.Connection, order: dict[str, Any], fill: Fill, trade: Trade, *,
+                new_position: bool) -> int | None:
+    """Insert the fill and move the position and the cash; the fill's row id, or None when the
+    fill was applied before."""
     sign = -1 if order["side"] == "buy" else 1
     moves = [(kind, amount) for kind, amount in ((order["side"], sign * trade.value),
                                                  ("commission", -trade.commission), ("tax", -trade.tax))
              if amount]
-    total = sum(amount for _, amount in moves)
-    balance = conn.execute("UPDATE account_books SET cash = cash + %s, updated_at = now()"
-                           " WHERE account_id = %s RETURNING cash", (total, order["account_id"])).fetchone()["cash"]
-    running = balance - total
-    rows = []
-    for kind, amount in moves:
-        running += amount
-        rows.append((order["user_id"], order["account_id"], kind, amount, running, order["id"], fill_id))
-    with conn.cursor() as cur:
-        cur.executemany("INSERT INTO cash_ledger (user_id, account_id, kind, amount, balance_after,"
-                        " order_id, fill_id) VALUES (%s, %s, %s, %s, %s, %s, %s)", rows)
+    runnings = list(itertools.accumulate(amount for _, amount in moves))
+    row = conn.execute(_WRITE_FILL[new_position], {
+        "u": order["user_id"], "a": order["account_id"], "order": order["id"], "fill": fill.fill_id,
+        "s": order["symbol"], "side": order["side"], "market": order["market"], "q": fill.quantity,
+        "price": fill.price, "commission": trade.commission, "tax": trade.tax, "realized": trade.realized,
+        "at": fill.filled_at, "held": trade.quantity_after, "basis": trade.cost_basis_after,
+        "total": runnings[-1] if runnings else 0, "kinds": [kind for kind, _ in moves],
+        "amounts": [amount for _, amount in moves], "runnings": runnings}).fetchone()
+    return None if row is None else row["id"]
 
 
 def _advance_order(conn: psycopg.Connection, order: dict[str, Any], fill: Fill, trade: Trade,

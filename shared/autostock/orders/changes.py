@@ -29,8 +29,7 @@ def _owned(conn: psycopg.Connection, user_id: str, order_id: str) -> dict[str, A
                        (order_id, user_id)).fetchone()
     if row is None:
         raise NotFound("no such order", code="order_not_found")
-    book.lock(conn, str(row["account_id"]))
-    return lifecycle.lock_order(conn, order_id)
+    return book.lock_order(conn, str(row["account_id"]), order_id)
 
 
 def cancel_order(desk: Desk, user_id: str, order_id: str) -> dict[str, Any]:

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from autostock.brokers.base import Broker, Quote
+from autostock.events import ORDERS
 from autostock.market.calendar import SEOUL
 from autostock.market.costs import CostModel
 from autostock.resources import Resources
@@ -59,7 +60,6 @@ class Desk:
     _references: dict[str, tuple[float, Quote]] = field(default_factory=dict, repr=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
     quote_ttl: float = 2.0
-    _notices: Any = field(default=None, repr=False)
 
     def now(self) -> dt.datetime:
         return self.clock().astimezone(SEOUL)
@@ -85,14 +85,10 @@ class Desk:
 
     def publish(self, event: str, payload: dict[str, Any]) -> None:
         """Queue `orders.<event>` for NATS (sent after the commit, off the request path)."""
-        with self._lock:
-            if self._notices is None:
-                from autostock.orders.notices import Notices
-                self._notices = Notices(self.resources)
-        self._notices.publish(event, payload)
+        self.resources.events.publish_soon(f"{ORDERS}.{event}", payload)
 
     def settle_notices(self, timeout: float = 5.0) -> bool:
-        return self._notices.wait_idle(timeout) if self._notices is not None else True
+        return self.resources.events.wait_published(timeout)
 
 
 _lock = threading.Lock()

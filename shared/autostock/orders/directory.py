@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from typing import Any
 
 import psycopg
 
@@ -27,16 +28,18 @@ class Instrument:
     name: str = ""
 
 
-def account_terms(conn: psycopg.Connection, user_id: str, account_id: str) -> AccountTerms:
-    """The caller's account (404 for anyone else's, like a missing one)."""
-    if not isinstance(account_id, str) or not _UUID.match(account_id):
-        raise NotFound("no such account", code="account_not_found")
-    row = conn.execute(
-        "SELECT id, user_id, broker, is_paper, is_active, allowed_products, max_position_size,"
-        " max_daily_trades, starting_cash FROM broker_accounts WHERE id = %s AND user_id = %s AND deleted_at IS NULL",
-        (account_id, user_id)).fetchone()
-    if row is None:
-        raise NotFound("no such account", code="account_not_found")
+# What order entry reads of an account and of a symbol (also inside `context`'s statement).
+ACCOUNT_COLUMNS = ("id, user_id, broker, is_paper, is_active, allowed_products, max_position_size,"
+                   " max_daily_trades, starting_cash")
+SYMBOL_COLUMNS = "code, market, name_ko, status"
+
+
+def is_uuid(value: object) -> bool:
+    return isinstance(value, str) and _UUID.match(value) is not None
+
+
+def terms_of(row: dict[str, Any]) -> AccountTerms:
+    """AccountTerms from a row of ACCOUNT_COLUMNS."""
     return AccountTerms(id=str(row["id"]), user_id=str(row["user_id"]), broker=row["broker"],
                         paper=bool(row["is_paper"]), active=bool(row["is_active"]),
                         allowed_products=tuple(row["allowed_products"] or ("stock",)),
@@ -45,18 +48,24 @@ def account_terms(conn: psycopg.Connection, user_id: str, account_id: str) -> Ac
                         starting_cash=int(row["starting_cash"] or 0))
 
 
+def account_terms(conn: psycopg.Connection, user_id: str, account_id: str) -> AccountTerms:
+    """The caller's account (404 for anyone else's, like a missing one)."""
+    if not is_uuid(account_id):
+        raise NotFound("no such account", code="account_not_found")
+    row = conn.execute(
+        f"SELECT {ACCOUNT_COLUMNS} FROM broker_accounts WHERE id = %s AND user_id = %s"  # noqa: S608 - constant columns
+        " AND deleted_at IS NULL", (account_id, user_id)).fetchone()
+    if row is None:
+        raise NotFound("no such account", code="account_not_found")
+    return terms_of(row)
+
+
 def account_by_id(conn: psycopg.Connection, account_id: str) -> AccountTerms:
     """Any account, for service-role work (market-clock, admin)."""
     row = conn.execute("SELECT user_id FROM broker_accounts WHERE id = %s", (account_id,)).fetchone()
     if row is None:
         raise NotFound("no such account", code="account_not_found")
     return account_terms(conn, str(row["user_id"]), account_id)
-
-
-def default_account_id(conn: psycopg.Connection, user_id: str) -> str | None:
-    row = conn.execute("SELECT id FROM broker_accounts WHERE user_id = %s AND is_default"
-                       " AND deleted_at IS NULL", (user_id,)).fetchone()
-    return str(row["id"]) if row else None
 
 
 def check_account_usable(account: AccountTerms, instrument: Instrument) -> None:
@@ -70,8 +79,13 @@ def check_account_usable(account: AccountTerms, instrument: Instrument) -> None:
 
 def instrument(conn: psycopg.Connection, symbol: str) -> Instrument:
     """The listed symbol `symbol`, or a 400 naming the field."""
-    row = conn.execute("SELECT code, market, name_ko, status FROM symbols WHERE code = %s",
+    row = conn.execute(f"SELECT {SYMBOL_COLUMNS} FROM symbols WHERE code = %s",  # noqa: S608 - constant columns
                        (symbol,)).fetchone()
+    return instrument_of(row, symbol)
+
+
+def instrument_of(row: dict[str, Any] | None, symbol: str) -> Instrument:
+    """The Instrument of a row of SYMBOL_COLUMNS (None: not listed), or a 400 naming the field."""
     if row is None or row["market"] == "INDEX":
         raise ValidationError(f"unknown symbol {symbol}", code="unknown_symbol",
                               details={"field": "symbol"})

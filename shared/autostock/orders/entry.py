@@ -25,7 +25,7 @@ from autostock import db, risk
 from autostock.brokers.base import OrderRequest, OrderState, OrderType, Side, UnknownOutcome
 from autostock.errors import AppError, BrokerRejected, BrokerUnavailable, Conflict
 from autostock.market import calendar
-from autostock.orders import book, directory, idempotency, lifecycle, pricing, views
+from autostock.orders import book, context, directory, idempotency, lifecycle, pricing, views
 from autostock.orders.desk import AccountTerms, Desk
 from autostock.orders.sync import apply_status
 
@@ -87,29 +87,25 @@ class _NoDefaultAccount(Exception):
     """The user has no default account yet (identity makes the paper one on first need)."""
 
 
+class _KeyTaken(Exception):
+    """Another request holds (or held) the idempotency key: answer with its stored response."""
+
+
 def place_order(desk: Desk, user_id: str, body: dict[str, Any],
                 idempotency_key: str | None = None) -> tuple[int, dict[str, Any]]:
     """Place an order for `user_id`; returns (201, order) or the first answer for the key."""
     order = parse(body)
     key = pricing.client_order_id(idempotency_key) if idempotency_key else order.client_order_id
     fingerprint = idempotency.request_hash(body)
-    if key and _replayable(desk, user_id, key, fingerprint):
-        return idempotency.replay(desk.resources.pool, user_id, key, fingerprint)
     try:
         recorded = _record_once_ready(desk, user_id, order, key, fingerprint)
+    except _KeyTaken:
+        return idempotency.replay(desk.resources.pool, user_id, key, fingerprint)
     except psycopg.errors.UniqueViolation as e:
-        if key and e.diag.constraint_name == "idempotency_keys_pkey":
-            return idempotency.replay(desk.resources.pool, user_id, key, fingerprint)
         raise Conflict("an order with this client_order_id already exists on the account",
                        code="duplicate_client_order_id") from e
     _publish(desk, recorded.events)
     return _route(desk, recorded, key)
-
-
-def _replayable(desk: Desk, user_id: str, key: str, fingerprint: str) -> bool:
-    # A cheap look before any work: a retry of a finished request never touches a lock.
-    with db.tenant(desk.resources.pool, user_id) as conn:
-        return idempotency.check_reuse(conn, user_id, key, fingerprint)
 
 
 def _record_once_ready(desk: Desk, user_id: str, order: NewOrder, key: str | None,
@@ -135,52 +131,42 @@ def _open_books(desk: Desk, account: AccountTerms) -> None:
         book.open_book(conn, account.user_id, account.id, cash)
 
 
-def _user(conn: psycopg.Connection, user_id: str, *, lock: bool = False) -> dict[str, Any]:
-    # NO KEY UPDATE: serialises a user's order entries (their daily count) without blocking
-    # the foreign-key checks other transactions make against the users row.
-    row = conn.execute("SELECT id, is_active, can_paper_trade, can_real_trade, daily_trade_limit"
-                       " FROM users WHERE id = %s" + (" FOR NO KEY UPDATE" if lock else ""), (user_id,)).fetchone()
-    if row is None or not row["is_active"]:
-        from autostock.errors import Forbidden
-        raise Forbidden("this user may not trade", code="user_inactive")
-    return {**row, "id": str(row["id"])}
-
-
 def _record(desk: Desk, user_id: str, order: NewOrder, key: str | None, fingerprint: str) -> _Recorded:
     now = desk.now()
     with db.tenant(desk.resources.pool, user_id) as conn:
-        if key:
-            idempotency.claim(conn, user_id, key, fingerprint)
-        user = _user(conn, user_id, lock=True)
-        account_id = order.account_id or directory.default_account_id(conn, user_id)
-        if account_id is None:
+        # The key first, before any lock: a retry of a finished request stops here.
+        if key and not idempotency.claim(conn, user_id, key, fingerprint):
+            raise _KeyTaken()
+        found = context.lock(conn, user_id, order.account_id, order.symbol)
+        user = found.user()
+        account = found.account()
+        if account is None:
             raise _NoDefaultAccount()
-        account = directory.account_terms(conn, user_id, account_id)
-        risk.gate(conn, user, account)
-        instrument = directory.instrument(conn, order.symbol)
+        risk.gate(user, account, found.kill_switches)
+        instrument = found.instrument()
         directory.check_account_usable(account, instrument)
         if not (desk.resources.settings.market_always_open or calendar.is_open(now)):
             raise BrokerRejected(f"KRX is not in its regular session at {now:%Y-%m-%d %H:%M} KST",
                                  code="market_closed", details={"at": now.isoformat()})
         priced = pricing.price_order(desk, account, instrument, order.order_type, order.side,
                                      order.quantity, order.price, on=now.date())
-        books = book.lock(conn, account_id)
+        books = found.books()
         if books is None:
             raise _NeedsBooks(account)
+        cash, max_daily_loss = books
         ticket = risk.Ticket(order.symbol, order.side.value, order.quantity, priced.reserve_price,
                              priced.reservation)
-        risk.evaluate(conn, user=user, account=account, cash=books.cash, ticket=ticket,
-                      day=now.date(), mark_price=priced.mark_price)
-        row = conn.execute(
-            "INSERT INTO orders (user_id, account_id, client_order_id, symbol, market, side, order_type,"
-            " time_in_force, quantity, price, reserve_price, reserved_cash, reserved_quantity, broker,"
-            " trading_day) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)"
-            f" RETURNING {lifecycle.ORDER_COLUMNS}",  # noqa: S608 - a constant column list
-            (user_id, account_id, order.client_order_id or key or uuid.uuid4().hex, order.symbol,
-             instrument.market, order.side.value, order.order_type.value, order.time_in_force,
-             order.quantity, priced.price, priced.reserve_price, priced.reservation,
-             order.quantity if order.side is Side.SELL else 0, account.broker, now.date())).fetchone()
-        event = lifecycle.record_created(conn, row)
+        seen = risk.exposure(conn, user_id, account.id, order.symbol, now.date())
+        risk.evaluate(user=user, account=account, cash=cash, max_daily_loss=max_daily_loss, ticket=ticket,
+                      seen=seen, mark_price=priced.mark_price)
+        row, event = lifecycle.create(
+            conn, user_id=user_id, account_id=account.id,
+            client_order_id=order.client_order_id or key or uuid.uuid4().hex, symbol=order.symbol,
+            market=instrument.market, side=order.side.value, order_type=order.order_type.value,
+            time_in_force=order.time_in_force, quantity=order.quantity, price=priced.price,
+            reserve_price=priced.reserve_price, reserved_cash=priced.reservation,
+            reserved_quantity=order.quantity if order.side is Side.SELL else 0, broker=account.broker,
+            trading_day=now.date())
         if key:
             idempotency.attach_order(conn, user_id, key, str(row["id"]))
     return _Recorded(row, account, [event])
@@ -194,8 +180,7 @@ def _route(desk: Desk, recorded: _Recorded, key: str | None) -> tuple[int, dict[
                            client_order_id=order["client_order_id"])
     outcome, detail, status = _send(broker, request)
     with db.tenant(desk.resources.pool, account.user_id) as conn:
-        book.lock(conn, account.id)
-        current = lifecycle.lock_order(conn, str(order["id"]))
+        current = book.lock_order(conn, account.id, str(order["id"]))
         current, events = _settle(conn, desk, current, outcome, detail, status)
         response = views.order(current)
         if key:
@@ -218,6 +203,8 @@ def _send(broker: Any, request: OrderRequest) -> tuple[str, Any, Any]:
     except Exception as e:  # anything else after sending: we cannot know, so we ask later
         log.exception("order send failed; marking unknown", extra={"error": type(e).__name__})
         return "unknown", e, None
+    if ack.status is not None:
+        return "accepted", ack, ack.status
     try:
         status = broker.order_status(ack.broker_order_id)
     except Exception:  # the ack is what matters; fills arrive by event or reconciliation

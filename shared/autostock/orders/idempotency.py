@@ -1,10 +1,11 @@
 """Idempotency keys for money-moving POSTs, Stripe-style (style.md §7, convention 6).
 
 The first request with a key claims it by inserting `(user_id, key)` in the same transaction
-that records the order; a concurrent second request blocks on the unique index until the
-first commits, then gets `UniqueViolation` and waits for the stored answer. The same key
-with a different body is `Conflict(idempotency_key_reused)`. A request that fails before
-anything is recorded (validation, risk) rolls its claim back and saves nothing.
+that records the order, before anything else; a concurrent second request blocks on the
+unique index until the first commits, then finds the key taken and waits for the stored
+answer (a retry of a finished request finds it taken at once). The same key with a different
+body is `Conflict(idempotency_key_reused)`. A request that fails before anything is recorded
+(validation, risk) rolls its claim back and saves nothing.
 """
 
 from __future__ import annotations
@@ -31,10 +32,12 @@ def request_hash(body: dict[str, Any]) -> str:
     return hashlib.sha256(canonical.encode()).hexdigest()
 
 
-def claim(conn: psycopg.Connection, user_id: str, key: str, fingerprint: str) -> None:
-    """Insert the key as in flight; raises UniqueViolation when another request holds it."""
-    conn.execute("INSERT INTO idempotency_keys (user_id, key, request_hash) VALUES (%s, %s, %s)",
-                 (user_id, key, fingerprint))
+def claim(conn: psycopg.Connection, user_id: str, key: str, fingerprint: str) -> bool:
+    """Insert the key as in flight; False when another request holds or held it (this waits
+    while a holder's transaction is open, then sees whether it committed)."""
+    return conn.execute("INSERT INTO idempotency_keys (user_id, key, request_hash) VALUES (%s, %s, %s)"
+                        " ON CONFLICT (user_id, key) DO NOTHING RETURNING key",
+                        (user_id, key, fingerprint)).fetchone() is not None
 
 
 def attach_order(conn: psycopg.Connection, user_id: str, key: str, order_id: str) -> None:
@@ -71,18 +74,6 @@ def replay(pool: ConnectionPool, user_id: str, key: str, fingerprint: str,
                            code="idempotency_key_in_flight")
         time.sleep(delay)  # polling a row another transaction is about to complete
         delay = min(delay * 2, 0.1)
-
-
-def check_reuse(conn: psycopg.Connection, user_id: str, key: str, fingerprint: str) -> bool:
-    """True when `key` already exists (a replay); Conflict when it came with another body."""
-    row = conn.execute("SELECT request_hash FROM idempotency_keys WHERE user_id = %s AND key = %s",
-                       (user_id, key)).fetchone()
-    if row is None:
-        return False
-    if row["request_hash"] != fingerprint:
-        raise Conflict("this Idempotency-Key was used with a different request body",
-                       code="idempotency_key_reused")
-    return True
 
 
 def prune(pool: ConnectionPool, older_than_hours: int = 24) -> int:

@@ -5,12 +5,14 @@
     pending_new → rejected;  open → expired (end of day);  pending_new → unknown (broker timeout)
     unknown → whatever the broker's records say
 
-Every change writes an `order_events` row in the caller's transaction and returns the event
-so the caller publishes it on NATS `orders.<event>` after the commit.
+Every change writes an `order_events` row in the caller's transaction, in the same statement
+as the order row (a data-modifying CTE: one round trip, not two), and returns the event so
+the caller publishes it on NATS `orders.<event>` after the commit.
 """
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from typing import Any
 
@@ -66,11 +68,6 @@ def can_move(current: str, target: str) -> bool:
     return S(target) in ALLOWED.get(S(current), frozenset())
 
 
-def lock_order(conn: psycopg.Connection, order_id: str) -> dict[str, Any] | None:
-    return conn.execute(sql.SQL("SELECT {} FROM orders WHERE id = %s FOR UPDATE").format(
-        sql.SQL(ORDER_COLUMNS)), (order_id,)).fetchone()
-
-
 class _Now:
     """Stands for the database's now() in a column change (one clock for every timestamp)."""
 
@@ -81,29 +78,35 @@ class _Now:
 NOW = _Now()
 
 
-def _assignments(changes: dict[str, Any]) -> tuple[list[sql.Composable], list[Any]]:
+# The event row of a change, written by the statement that changes the order (`changed`).
+_EVENT = sql.SQL(", event AS (INSERT INTO order_events (user_id, order_id, event, from_state, to_state, data)"
+                 " SELECT user_id, id, %s, %s, %s, %s FROM changed)")
+
+
+@functools.lru_cache(maxsize=256)
+def _update_sql(columns: tuple[tuple[str, bool], ...], with_state: bool, with_event: bool) -> str:
+    """The UPDATE of `columns` ((name, set to now()) each), composed once per shape: the same
+    few shapes recur for every order, and psycopg.sql builds a tree of objects per call."""
+    parts = [sql.SQL("state = %s")] if with_state else []
+    parts += [sql.SQL("{} = now()" if now else "{} = %s").format(sql.Identifier(name)) for name, now in columns]
+    parts.append(sql.SQL("updated_at = now()"))
+    return sql.SQL("WITH changed AS (UPDATE orders SET {} WHERE id = %s RETURNING {}){} SELECT * FROM changed").format(
+        sql.SQL(", ").join(parts), sql.SQL(ORDER_COLUMNS), _EVENT if with_event else sql.SQL("")).as_string()
+
+
+def _write(conn: psycopg.Connection, order_id: Any, state: str | None, changes: dict[str, Any],
+           event: tuple[str, str, str, dict[str, Any]] | None = None) -> dict[str, Any]:
+    """UPDATE the order; with `event` (name, from, to, data), also INSERT its order_events row."""
     unknown = set(changes) - _COLUMNS
     if unknown:
         raise ValueError(f"not order columns: {sorted(unknown)}")
-    parts: list[sql.Composable] = []
-    values: list[Any] = []
-    for name, value in changes.items():
-        if value is NOW:
-            parts.append(sql.SQL("{} = now()").format(sql.Identifier(name)))
-        else:
-            parts.append(sql.SQL("{} = %s").format(sql.Identifier(name)))
-            values.append(value)
-    return parts, values
-
-
-def _write(conn: psycopg.Connection, order_id: Any, state: str | None, changes: dict[str, Any]) -> dict[str, Any]:
-    parts, values = _assignments(changes)
-    if state is not None:
-        parts.insert(0, sql.SQL("state = %s"))
-        values.insert(0, state)
-    parts.append(sql.SQL("updated_at = now()"))
-    return conn.execute(sql.SQL("UPDATE orders SET {} WHERE id = %s RETURNING {}").format(
-        sql.SQL(", ").join(parts), sql.SQL(ORDER_COLUMNS)), [*values, order_id]).fetchone()
+    query = _update_sql(tuple((name, value is NOW) for name, value in changes.items()), state is not None,
+                        event is not None)
+    values = [*([state] if state is not None else []), *(v for v in changes.values() if v is not NOW), order_id]
+    if event:
+        name, from_state, to_state, data = event
+        values += [name, from_state, to_state, Jsonb(data)]
+    return conn.execute(query, values).fetchone()
 
 
 def update(conn: psycopg.Connection, order: dict[str, Any], **changes: Any) -> dict[str, Any]:
@@ -125,27 +128,34 @@ def transition(conn: psycopg.Connection, order: dict[str, Any], target: OrderSta
                        details={"order_id": str(order["id"]), "state": current})
     if not target.is_open:
         changes.setdefault("closed_at", NOW)
-    row = _write(conn, order["id"], target.value, changes)
     name = event or target.value
-    conn.execute("INSERT INTO order_events (user_id, order_id, event, from_state, to_state, data)"
-                 " VALUES (%s, %s, %s, %s, %s, %s)",
-                 (row["user_id"], row["id"], name, current, target.value, Jsonb(data or {})))
+    row = _write(conn, order["id"], target.value, changes, (name, current, target.value, data or {}))
     if target == S.REJECTED:
         notices.rejected(conn, row)
     return row, OrderEvent(name, row)
 
 
-def record_created(conn: psycopg.Connection, order: dict[str, Any]) -> OrderEvent:
-    conn.execute("INSERT INTO order_events (user_id, order_id, event, from_state, to_state)"
-                 " VALUES (%s, %s, 'created', NULL, %s)", (order["user_id"], order["id"], order["state"]))
-    return OrderEvent("created", order)
+# What place-order sets on a new order; the rest (state pending_new, zero fills) are defaults.
+NEW_ORDER_COLUMNS = ("user_id", "account_id", "client_order_id", "symbol", "market", "side", "order_type",
+                     "time_in_force", "quantity", "price", "reserve_price", "reserved_cash",
+                     "reserved_quantity", "broker", "trading_day")
+_CREATE = (f"WITH created AS (INSERT INTO orders ({', '.join(NEW_ORDER_COLUMNS)})"
+           f" VALUES ({', '.join(['%s'] * len(NEW_ORDER_COLUMNS))}) RETURNING {ORDER_COLUMNS}),"
+           " event AS (INSERT INTO order_events (user_id, order_id, event, from_state, to_state)"
+           "   SELECT user_id, id, 'created', NULL, state FROM created)"
+           " SELECT * FROM created")
+
+
+def create(conn: psycopg.Connection, **columns: Any) -> tuple[dict[str, Any], OrderEvent]:
+    """Insert a new order (every one of NEW_ORDER_COLUMNS) with its `created` event."""
+    if set(columns) != set(NEW_ORDER_COLUMNS):
+        raise ValueError(f"a new order sets exactly {NEW_ORDER_COLUMNS}")
+    row = conn.execute(_CREATE, [columns[name] for name in NEW_ORDER_COLUMNS]).fetchone()
+    return row, OrderEvent("created", row)
 
 
 def note(conn: psycopg.Connection, order: dict[str, Any], event: str, data: dict[str, Any],
          **changes: Any) -> tuple[dict[str, Any], list[OrderEvent]]:
     """Record an event that changes columns but not the state (a late fill on a closed order)."""
-    row = update(conn, order, **changes)
-    conn.execute("INSERT INTO order_events (user_id, order_id, event, from_state, to_state, data)"
-                 " VALUES (%s, %s, %s, %s, %s, %s)",
-                 (row["user_id"], row["id"], event, row["state"], row["state"], Jsonb(data)))
+    row = _write(conn, order["id"], None, changes, (event, order["state"], order["state"], data))
     return row, [OrderEvent(event, row)]

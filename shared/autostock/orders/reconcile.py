@@ -55,8 +55,7 @@ def reconcile_order(desk: Desk, order: dict[str, Any]) -> str:
     _, status = broker_view(desk, order)
     user_id = str(order["user_id"])
     with db.tenant(desk.resources.pool, user_id) as conn:
-        book.lock(conn, str(order["account_id"]))
-        current = lifecycle.lock_order(conn, str(order["id"]))
+        current = book.lock_order(conn, str(order["account_id"]), str(order["id"]))
         if status is not None:
             current, events = apply_status(conn, current, status, desk.costs, on=desk.today())
         elif order["age"] > NEVER_ARRIVED and current["state"] in (
@@ -97,8 +96,7 @@ def apply_fill_event(desk: Desk, payload: dict[str, Any]) -> dict[str, Any]:
                            ).fetchone()
         if row is None:
             return {"applied": False, "reason": "no such order"}
-        book.lock(conn, account_id)
-        order = lifecycle.lock_order(conn, str(row["id"]))
+        order = book.lock_order(conn, account_id, str(row["id"]))
         if not order["broker_order_id"]:
             order = lifecycle.update(conn, order, broker_order_id=payload["broker_order_id"])
         events: list[lifecycle.OrderEvent] = []

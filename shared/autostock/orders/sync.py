@@ -35,10 +35,15 @@ def _new_fills(conn: psycopg.Connection, order: dict[str, Any], status: OrderSta
     """The broker's fills we have not applied. When they do not add up to the broker's total
     (a broker that reports one cumulative fill whose id changes as it grows, like KIS), the
     difference becomes one fill at the implied price instead."""
-    known = {r["broker_fill_id"] for r in conn.execute(
-        "SELECT broker_fill_id FROM fills WHERE order_id = %s", (order["id"],)).fetchall()}
+    filled = int(order["filled_quantity"])
+    if not status.fills and status.filled_quantity <= filled:
+        return []  # the broker reports nothing we have not applied
+    known: set[str] = set()
+    if filled:  # else there is no fill row: `book.apply_fill` writes it with filled_quantity
+        known = {r["broker_fill_id"] for r in conn.execute(
+            "SELECT broker_fill_id FROM fills WHERE order_id = %s", (order["id"],)).fetchall()}
     fresh = [f for f in status.fills if f.fill_id not in known]
-    if int(order["filled_quantity"]) + sum(f.quantity for f in fresh) == status.filled_quantity:
+    if filled + sum(f.quantity for f in fresh) == status.filled_quantity:
         return fresh
     extra = _synthetic_fill(order, status)
     return [extra] if extra is not None else []

@@ -62,8 +62,7 @@ def expire(resources: Resources, now: dt.datetime) -> dict[str, Any]:
         except AppError:
             status = None  # an unreachable broker cannot keep the order alive past the close
         with db.tenant(resources.pool, str(order["user_id"])) as conn:
-            book.lock(conn, str(order["account_id"]))
-            current = lifecycle.lock_order(conn, str(order["id"]))
+            current = book.lock_order(conn, str(order["account_id"]), str(order["id"]))
             events: list[lifecycle.OrderEvent] = []
             if status is not None:
                 current, events = apply_status(conn, current, status, desk.costs, on=now.date(), close=False)

@@ -6,12 +6,12 @@ Each reads its settings from the environment the supervisor hands it.
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 from collections.abc import Sequence
 
 from autostock.config import environment_with, load_settings
 from autostock.logs import configure_logging
+from autostock.runtime import GATEWAY_THREADS, gateway_workers
 
 
 def _stack(args: argparse.Namespace):  # noqa: ANN202 - Stack
@@ -48,8 +48,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         p.add_argument("--gateway-url", default="http://127.0.0.1:8080")
     g = sub.choices["gateway"]
     g.add_argument("--bind", default="127.0.0.1:8080")
-    g.add_argument("--workers", type=int, default=os.cpu_count() or 2)
-    g.add_argument("--threads", type=int, default=4)
+    g.add_argument("--workers", type=int, default=gateway_workers())
+    g.add_argument("--threads", type=int, default=GATEWAY_THREADS)
     w = sub.add_parser("worker")
     w.add_argument("--queue", action="append", help="another (prefixed) rq queue to work on")
     args = parser.parse_args(argv)

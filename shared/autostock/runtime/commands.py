@@ -7,13 +7,13 @@ Heavy imports happen inside the commands, so `autostock --help` stays quick.
 from __future__ import annotations
 
 import argparse
-import os
 import signal
 import subprocess
 import sys
 from pathlib import Path
 
 from autostock.config import environment_with
+from autostock.runtime import GATEWAY_THREADS, gateway_workers
 
 
 def _environ(args: argparse.Namespace) -> dict[str, str]:
@@ -81,8 +81,8 @@ def configure_dev(p: argparse.ArgumentParser) -> None:
     p.add_argument("--host", default="127.0.0.1")
     p.add_argument("--port", type=int, default=8080)
     p.add_argument("--data-dir", default=".data")
-    p.add_argument("--workers", type=int, default=os.cpu_count() or 2)
-    p.add_argument("--threads", type=int, default=4)
+    p.add_argument("--workers", type=int, default=gateway_workers())
+    p.add_argument("--threads", type=int, default=GATEWAY_THREADS)
 
 
 def cmd_connectors(args: argparse.Namespace) -> int:

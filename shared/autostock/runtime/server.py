@@ -2,18 +2,34 @@
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
+from gunicorn import glogging
 from gunicorn.app.base import BaseApplication
 
-LOGCONFIG = {
-    "version": 1,
-    "disable_existing_loggers": False,
-    "formatters": {"json": {"()": "autostock.logs.JsonFormatter"}},
-    "handlers": {"stderr": {"class": "logging.StreamHandler", "formatter": "json", "stream": "ext://sys.stderr"}},
-    "root": {"level": "INFO", "handlers": ["stderr"]},
-    "loggers": {"gunicorn.error": {"level": "INFO", "handlers": ["stderr"], "propagate": False}},
-}
+
+def logconfig(level: str) -> dict[str, Any]:
+    """gunicorn applies this in the arbiter and every worker, replacing the root logger's
+    set-up: it must carry LOG_LEVEL, or every worker logs at INFO (a line per request)."""
+    return {
+        "version": 1,
+        "disable_existing_loggers": False,
+        "formatters": {"json": {"()": "autostock.logs.JsonFormatter"}},
+        "handlers": {"stderr": {"class": "logging.StreamHandler", "formatter": "json",
+                                "stream": "ext://sys.stderr"}},
+        "root": {"level": level.upper(), "handlers": ["stderr"]},
+        "loggers": {"gunicorn.error": {"level": level.upper(), "handlers": ["stderr"], "propagate": False}},
+    }
+
+
+class _Logger(glogging.Logger):
+    """Access lines only when asked for: given a log config, gunicorn builds every request's
+    access-log fields even when no handler would print them."""
+
+    def access(self, resp: Any, req: Any, environ: dict[str, Any], request_time: Any) -> None:
+        if self.cfg.accesslog:
+            super().access(resp, req, environ, request_time)
 
 
 class Server(BaseApplication):
@@ -33,11 +49,15 @@ class Server(BaseApplication):
         return self.app
 
 
-def serve(app: Any, bind: str, workers: int, threads: int = 1, *, access_log: bool = False) -> None:
+def serve(app: Any, bind: str, workers: int, threads: int = 1, *, access_log: bool = False,
+          log_level: str | None = None) -> None:
+    """Serve `app`; `log_level` None keeps the root logger's level (`logs.configure_logging`)."""
+    level = log_level or logging.getLevelName(logging.getLogger().getEffectiveLevel())
     options: dict[str, Any] = {
         "bind": bind, "workers": workers, "threads": threads,
         "worker_class": "gthread" if threads > 1 else "sync",
-        "logconfig_dict": LOGCONFIG, "graceful_timeout": 10, "control_socket_disable": True, "timeout": 120, "keepalive": 5,
+        "logconfig_dict": logconfig(level), "logger_class": _Logger,
+        "graceful_timeout": 10, "control_socket_disable": True, "timeout": 120, "keepalive": 5,
     }
     if access_log:
         options["accesslog"] = "-"

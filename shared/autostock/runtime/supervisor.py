@@ -17,7 +17,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import requests
@@ -26,7 +26,7 @@ from autostock import services
 from autostock.config import load_settings
 from autostock.db.migrate import migrate
 from autostock.errors import ConfigError
-from autostock.runtime import extras, handlers, simulators, stack
+from autostock.runtime import GATEWAY_THREADS, extras, gateway_workers, handlers, simulators, stack
 
 log = logging.getLogger("autostock.dev")
 
@@ -41,8 +41,8 @@ class DevOptions:
     host: str = "127.0.0.1"
     port: int = 8080
     data_dir: Path = Path(".data")
-    workers: int = 2
-    threads: int = 4
+    workers: int = field(default_factory=gateway_workers)
+    threads: int = GATEWAY_THREADS
 
 
 class ProcessTree:

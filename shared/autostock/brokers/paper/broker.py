@@ -10,7 +10,6 @@ lost. Prices, limits, sessions and costs follow docs/brokers.md §4 (see `model`
 from __future__ import annotations
 
 import datetime as dt
-import logging
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any, ClassVar
@@ -19,12 +18,11 @@ from autostock import db, events
 from autostock.brokers.base import (AccountInfo, Balance, Broker, DailyBar, OrderAck, OrderRequest,
                                     OrderState, OrderStatus, OrderType, Position, Quote, Side)
 from autostock.brokers.paper import model, store
-from autostock.errors import AppError, Conflict, NotFound, ValidationError
+from autostock.errors import Conflict, NotFound, ValidationError
 from autostock.market.costs import CostModel
 from autostock.market.quotes import SEOUL, StoredQuote, read_quote
 from autostock.resources import Resources
 
-log = logging.getLogger("autostock.brokers.paper")
 
 Clock = Callable[[], dt.datetime]
 
@@ -40,7 +38,8 @@ def costs_of(account: dict[str, Any], config: model.PaperConfig) -> CostModel:
 
 
 def publish_fill(resources: Resources, applied: store.AppliedFill) -> None:
-    """Announce a recorded fill on `orders.fill`; a lost message is repaired by reconciliation."""
+    """Announce a recorded fill on `orders.fill` (after the commit, off the caller's path); a
+    lost message is repaired by reconciliation."""
     order, fill = applied.order, applied.fill
     payload = {
         "broker": "paper", "account_id": str(order["account_id"]), "user_id": str(order["user_id"]),
@@ -51,11 +50,7 @@ def publish_fill(resources: Resources, applied: store.AppliedFill) -> None:
         "order_state": order["state"], "filled_quantity": int(order["filled_quantity"]),
         "remaining": store.remaining(order),
     }
-    try:
-        resources.events.publish(events.ORDER_FILL, payload)
-    except AppError as e:
-        log.warning("fill not announced; reconciliation will find it",
-                    extra={"fill_id": fill.fill_id, "error": e.code})
+    resources.events.publish_soon(events.ORDER_FILL, payload)
 
 
 class PaperBroker(Broker):
@@ -78,12 +73,15 @@ class PaperBroker(Broker):
         self.starting_cash = resources.settings.paper_starting_cash if starting_cash is None else starting_cash
 
     @contextmanager
-    def _tx(self) -> Iterator[Any]:
-        """A tenant transaction that first retires this account's day orders past their close."""
+    def _tx(self, *, lock: bool = False) -> Iterator[tuple[Any, dict[str, Any] | None]]:
+        """A tenant transaction that first retires this account's day orders past their close.
+
+        Yields the connection and the account row (None before `connect`); `lock` locks the
+        row, which every change to the account's orders and cash holds first."""
         with db.tenant(self.resources.pool, self.user_id) as conn:
             today, closed = model.day_state(self.clock())
-            store.expire_stale(conn, self.account_id, today, closed)
-            yield conn
+            account = store.account_today(conn, self.account_id, today, closed, lock=lock)
+            yield conn, (store.opened(account) if lock else account)
 
     def _quote(self, symbol: str) -> StoredQuote:
         quote = read_quote(self.resources.redis, self.resources.settings, symbol)
@@ -96,7 +94,7 @@ class PaperBroker(Broker):
 
     def connect(self) -> None:
         """Open the paper account with its starting cash on first use (idempotent)."""
-        with self._tx() as conn:
+        with self._tx() as (conn, _):
             store.ensure_account(conn, self.account_id, self.user_id, self.starting_cash,
                                  self.config.costs.commission_ppb)
 
@@ -105,8 +103,8 @@ class PaperBroker(Broker):
                            name="paper trading")
 
     def balance(self) -> Balance:
-        with self._tx() as conn:
-            account = store.get_account(conn, self.account_id)
+        with self._tx() as (conn, account):
+            account = store.opened(account)
             reserved = store.reserved_cash(conn, self.account_id, costs_of(account, self.config))
             held = store.holdings(conn, self.account_id)
         cash = int(account["cash"])
@@ -118,7 +116,7 @@ class PaperBroker(Broker):
         return quote.price if quote else int(holding["book_value"]) // int(holding["quantity"])
 
     def positions(self) -> list[Position]:
-        with self._tx() as conn:
+        with self._tx() as (conn, _):
             held = store.holdings(conn, self.account_id)
             offered = {o["symbol"]: 0 for o in held}
             for o in store.open_orders(conn, self.account_id, Side.SELL):
@@ -145,44 +143,30 @@ class PaperBroker(Broker):
             model.check_limit_price(request.price, quote, on)
         price = model.execution_price(side, quote, self.config.slippage_ticks, on)
         fill_now = order_type is OrderType.MARKET or model.is_marketable(side, request.price, price)
-        with self._tx() as conn:
-            account = store.lock_account(conn, self.account_id)
-            if request.client_order_id:
-                existing = store.find_by_client_id(conn, self.account_id, request.client_order_id)
-                if existing is not None:  # the same order sent again: answer as the first time
-                    return OrderAck(store.broker_order_id(existing["id"]), existing["created_at"])
-            costs = costs_of(account, self.config)
-            self._check_means(conn, account, costs, request, price if fill_now else request.price)
-            order = store.insert_order(conn, {
+        with self._tx(lock=True) as (conn, account):
+            placed = store.place(conn, {
                 "account_id": self.account_id, "user_id": self.user_id,
                 "client_order_id": request.client_order_id, "symbol": request.symbol,
                 "market": quote.market, "product": quote.product, "side": side.value,
                 "order_type": order_type.value,
                 "quantity": request.quantity, "price": request.price if order_type is OrderType.LIMIT else 0,
                 "state": OrderState.ACCEPTED.value, "trade_date": on, "created_at": now})
+            if placed.order is None:  # the same order sent again: answer as the first time
+                return OrderAck(store.broker_order_id(placed.existing["id"]), placed.existing["created_at"])
+            costs = costs_of(account, self.config)
+            _check_means(account, costs, request, price if fill_now else request.price, placed)
+            order = placed.order
             applied = None
             if fill_now:
                 fill_id = f"{store.broker_order_id(order['id'])}-0"
                 applied = store.apply_fill(conn, order, fill_id, request.quantity, price, now, costs)
         if applied is not None:
             publish_fill(self.resources, applied)
-        return OrderAck(store.broker_order_id(order["id"]), now)
-
-    def _check_means(self, conn: Any, account: dict[str, Any], costs: CostModel, request: OrderRequest,
-                     price: int) -> None:
-        if Side(request.side) is Side.BUY:
-            power = int(account["cash"]) - store.reserved_cash(conn, self.account_id, costs)
-            need = model.buy_cost(request.quantity, price, costs)
-            if need > power:
-                raise model.reject("insufficient_buying_power",
-                                   f"the order needs {need:,} KRW and {power:,} KRW can be spent",
-                                   needed=need, buying_power=power)
-            return
-        free = store.sellable(conn, self.account_id, request.symbol)
-        if request.quantity > free:
-            raise model.reject("insufficient_holdings",
-                               f"{request.quantity} shares of {request.symbol} to sell, {free} sellable",
-                               sellable=free)
+        # A new order's status is known here (its only fill is the one just made): the caller
+        # need not ask for it in another transaction.
+        status = (store.to_status(applied.order, [applied.fill]) if applied is not None
+                  else store.to_status(order, []))
+        return OrderAck(store.broker_order_id(order["id"]), now, status=status)
 
     def modify_order(self, broker_order_id: str, quantity: int, price: int) -> OrderAck:
         """Reprice an open limit order and keep `quantity` shares of it working (≤ what is left)."""
@@ -191,8 +175,7 @@ class PaperBroker(Broker):
         now = self.clock()
         if self.config.check_session:
             model.check_session(now)
-        with self._tx() as conn:
-            account = store.lock_account(conn, self.account_id)
+        with self._tx(lock=True) as (conn, account):
             order = self._open_order(conn, order_id)
             if order["order_type"] != OrderType.LIMIT.value:
                 raise Conflict("only limit orders can be modified", code="order_not_modifiable")
@@ -222,8 +205,7 @@ class PaperBroker(Broker):
 
     def cancel_order(self, broker_order_id: str, quantity: int | None = None) -> OrderAck:
         order_id = store.parse_order_id(broker_order_id)
-        with self._tx() as conn:
-            store.lock_account(conn, self.account_id)
+        with self._tx(lock=True) as (conn, _):
             order = self._open_order(conn, order_id)
             left = store.remaining(order)
             count = left if quantity is None else quantity
@@ -243,19 +225,19 @@ class PaperBroker(Broker):
 
     def order_status(self, broker_order_id: str) -> OrderStatus:
         order_id = store.parse_order_id(broker_order_id)
-        with self._tx() as conn:
+        with self._tx() as (conn, _):
             order = store.get_order(conn, order_id, account_id=self.account_id)
             return store.statuses(conn, [order])[0]
 
     def orders_today(self) -> list[OrderStatus]:
         day = self.clock().astimezone(SEOUL).date()
-        with self._tx() as conn:
+        with self._tx() as (conn, _):
             return store.statuses(conn, store.orders_of_day(conn, self.account_id, day))
 
     def find_order(self, client_order_id: str) -> OrderStatus | None:
         if not client_order_id:
             return None
-        with self._tx() as conn:
+        with self._tx() as (conn, _):
             order = store.find_by_client_id(conn, self.account_id, client_order_id)
             return None if order is None else store.statuses(conn, [order])[0]
 
@@ -272,6 +254,22 @@ class PaperBroker(Broker):
         """Paper has no history of its own; the market package's bars answer chart requests."""
         _check_symbol(symbol)
         return []
+
+
+def _check_means(account: dict[str, Any], costs: CostModel, request: OrderRequest, price: int,
+                 means: store.Placed) -> None:
+    if Side(request.side) is Side.BUY:
+        power = int(account["cash"]) - store.reservation(means.open_buy_values, costs)
+        need = model.buy_cost(request.quantity, price, costs)
+        if need > power:
+            raise model.reject("insufficient_buying_power",
+                               f"the order needs {need:,} KRW and {power:,} KRW can be spent",
+                               needed=need, buying_power=power)
+        return
+    if request.quantity > means.sellable:
+        raise model.reject("insufficient_holdings",
+                           f"{request.quantity} shares of {request.symbol} to sell, {means.sellable} sellable",
+                           sellable=means.sellable)
 
 
 def _check_symbol(symbol: str) -> None:

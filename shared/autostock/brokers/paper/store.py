@@ -22,6 +22,7 @@ OPEN_STATES = (OrderState.ACCEPTED.value, OrderState.PARTIALLY_FILLED.value)
 _ORDER_COLUMNS = ("id, account_id, user_id, client_order_id, symbol, market, product, side, order_type,"
                   " quantity, price, filled_quantity, filled_value, cancelled_quantity, state, reason,"
                   " trade_date, created_at")
+_ORDER_NAMES = tuple(name.strip() for name in _ORDER_COLUMNS.split(","))
 
 
 def broker_order_id(order_id: int) -> str:
@@ -43,16 +44,30 @@ def ensure_account(conn: psycopg.Connection, account_id: str, user_id: str, star
         (account_id, user_id, starting_cash, starting_cash, commission_ppb))
 
 
+def account_today(conn: psycopg.Connection, account_id: str, today: dt.date, closed_today: bool,
+                  *, lock: bool = False) -> dict[str, Any] | None:
+    """The account row (locked with `lock`), after retiring its day orders past their close.
+
+    One statement: orders of earlier days (and of today once its session is over) expire, so
+    nothing the caller reads next counts them as open. None when the account is not opened.
+    """
+    return conn.execute(
+        "WITH expired AS (UPDATE paper_orders SET state = 'expired',"
+        "   cancelled_quantity = quantity - filled_quantity, reason = 'day order expired at the close',"
+        "   updated_at = now() WHERE account_id = %(a)s AND state = ANY(%(open)s)"
+        "   AND (trade_date < %(today)s OR (trade_date = %(today)s AND %(closed)s)))"
+        " SELECT * FROM paper_accounts WHERE account_id = %(a)s" + (" FOR UPDATE" if lock else ""),
+        {"a": account_id, "open": list(OPEN_STATES), "today": today, "closed": closed_today}).fetchone()
+
+
 def lock_account(conn: psycopg.Connection, account_id: str) -> dict[str, Any]:
     row = conn.execute("SELECT * FROM paper_accounts WHERE account_id = %s FOR UPDATE",
                        (account_id,)).fetchone()
-    if row is None:
-        raise NotFound("paper account not opened; call connect() first", code="paper_account_not_found")
-    return row
+    return opened(row)
 
 
-def get_account(conn: psycopg.Connection, account_id: str) -> dict[str, Any]:
-    row = conn.execute("SELECT * FROM paper_accounts WHERE account_id = %s", (account_id,)).fetchone()
+def opened(row: dict[str, Any] | None) -> dict[str, Any]:
+    """The account row, or NotFound when the account was never opened."""
     if row is None:
         raise NotFound("paper account not opened; call connect() first", code="paper_account_not_found")
     return row
@@ -71,27 +86,23 @@ def open_orders(conn: psycopg.Connection, account_id: str, side: Side | None = N
     return conn.execute(sql, params).fetchall()
 
 
-def expire_stale(conn: psycopg.Connection, account_id: str, today: dt.date, closed_today: bool) -> int:
-    """Expire open orders of earlier days (and of today once its session is over); returns how many."""
-    cur = conn.execute(
-        "UPDATE paper_orders SET state = 'expired', cancelled_quantity = quantity - filled_quantity,"
-        " reason = 'day order expired at the close', updated_at = now()"
-        " WHERE account_id = %s AND state = ANY(%s) AND (trade_date < %s OR (trade_date = %s AND %s))",
-        (account_id, list(OPEN_STATES), today, today, closed_today))
-    return cur.rowcount
-
-
 def remaining(order: dict[str, Any]) -> int:
     return int(order["quantity"] - order["filled_quantity"] - order["cancelled_quantity"])
 
 
+def reservation(open_buy_values: list[int], costs: CostModel) -> int:
+    """Cash held back for open buy orders (their remaining value at the limit, plus commission)."""
+    return sum(value + costs.commission(value) for value in open_buy_values)
+
+
+_OPEN_BUY_VALUES = ("ARRAY(SELECT (quantity - filled_quantity - cancelled_quantity) * price FROM paper_orders"
+                    " WHERE account_id = %(a)s AND side = 'buy' AND state = ANY(%(open)s))")
+
+
 def reserved_cash(conn: psycopg.Connection, account_id: str, costs: CostModel) -> int:
-    """Cash held back for open buy orders: their remaining quantity at the limit, plus commission."""
-    total = 0
-    for order in open_orders(conn, account_id, Side.BUY):
-        value = remaining(order) * order["price"]
-        total += value + costs.commission(value)
-    return total
+    row = conn.execute(f"SELECT {_OPEN_BUY_VALUES} AS open_buys",
+                       {"a": account_id, "open": list(OPEN_STATES)}).fetchone()
+    return reservation(row["open_buys"], costs)
 
 
 def holdings(conn: psycopg.Connection, account_id: str, symbol: str | None = None) -> list[dict[str, Any]]:
@@ -103,18 +114,42 @@ def holdings(conn: psycopg.Connection, account_id: str, symbol: str | None = Non
     return conn.execute(sql + " ORDER BY symbol", params).fetchall()
 
 
-def sellable(conn: psycopg.Connection, account_id: str, symbol: str) -> int:
-    """Shares held minus those already offered by open sell orders."""
-    held = sum(int(h["quantity"]) for h in holdings(conn, account_id, symbol))
-    offered = sum(remaining(o) for o in open_orders(conn, account_id, Side.SELL, symbol))
-    return held - offered
+@dataclass(frozen=True)
+class Placed:
+    """`place`'s answer: the new order, or the one placed before with its client_order_id, and
+    what the new one is checked against, as things stood before it."""
+
+    order: dict[str, Any] | None      # None: the client_order_id was placed before
+    existing: dict[str, Any] | None   # that earlier order (id, created_at)
+    open_buy_values: list[int]        # remaining value of each open buy, at its limit
+    sellable: int                     # shares of the symbol held minus those open sells offer
 
 
-def insert_order(conn: psycopg.Connection, values: dict[str, Any]) -> dict[str, Any]:
+def place(conn: psycopg.Connection, values: dict[str, Any]) -> Placed:
+    """Insert an order unless its client_order_id was placed before, and read what it is
+    checked against, in one statement (its reads do not see the row it inserts).
+
+    The caller holds the account lock and checks the means; a failed check raises, and the
+    transaction's rollback takes the order back out."""
     names = ", ".join(values)
-    marks = ", ".join(["%s"] * len(values))
-    return conn.execute(f"INSERT INTO paper_orders ({names}) VALUES ({marks}) RETURNING {_ORDER_COLUMNS}",
-                        list(values.values())).fetchone()
+    marks = ", ".join(f"%({name})s" for name in values)
+    row = conn.execute(
+        f"WITH placed AS (INSERT INTO paper_orders ({names}) VALUES ({marks})"
+        "   ON CONFLICT (account_id, client_order_id) WHERE client_order_id <> '' DO NOTHING"
+        f"   RETURNING {_ORDER_COLUMNS})"
+        " SELECT placed.*, e.id AS existing_id, e.created_at AS existing_at,"
+        f" {_OPEN_BUY_VALUES} AS open_buys,"
+        " coalesce((SELECT quantity FROM paper_holdings WHERE account_id = %(a)s AND symbol = %(s)s), 0)"
+        " - coalesce((SELECT sum(quantity - filled_quantity - cancelled_quantity) FROM paper_orders"
+        "   WHERE account_id = %(a)s AND side = 'sell' AND symbol = %(s)s AND state = ANY(%(open)s)), 0)"
+        "   AS sellable"
+        " FROM (SELECT) AS one LEFT JOIN placed ON true LEFT JOIN paper_orders e"
+        "   ON e.account_id = %(a)s AND e.client_order_id = %(c)s AND e.client_order_id <> ''",
+        {**values, "a": values["account_id"], "s": values["symbol"], "c": values["client_order_id"] or "",
+         "open": list(OPEN_STATES)}).fetchone()
+    order = {name: row[name] for name in _ORDER_NAMES} if row["id"] is not None else None
+    existing = None if order else {"id": row["existing_id"], "created_at": row["existing_at"]}
+    return Placed(order, existing, row["open_buys"], int(row["sellable"]))
 
 
 def get_order(conn: psycopg.Connection, order_id: int, *, account_id: str | None = None,
@@ -156,51 +191,54 @@ def apply_fill(conn: psycopg.Connection, order: dict[str, Any], fill_id: str, qu
     """Record one fill of `order` and move cash and shares; None when `fill_id` was applied before.
 
     The caller holds the account lock and passes the order as read under it. The unique
-    fill_id makes a replay (a redelivered tick, a retried call) change nothing.
+    fill_id makes a replay (a redelivered tick, a retried call) change nothing: one statement
+    inserts the fill, and its other parts (the order, the cash, the shares) only happen when
+    that insert did.
     """
     side = Side(order["side"])
     value = quantity * price
     on = at.astimezone(SEOUL).date()
     commission, tax = costs.costs(value, side=side.value, market=order["market"], on=on,
                                   product=order["product"])
-    inserted = conn.execute(
-        "INSERT INTO paper_fills (fill_id, order_id, account_id, user_id, symbol, side, quantity, price,"
-        " commission, tax, filled_at) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)"
-        " ON CONFLICT (fill_id) DO NOTHING RETURNING fill_id",
-        (fill_id, order["id"], order["account_id"], order["user_id"], order["symbol"], side.value,
-         quantity, price, commission, tax, at)).fetchone()
-    if inserted is None:
-        return None
     filled = order["filled_quantity"] + quantity
     done = filled + order["cancelled_quantity"] >= order["quantity"]
     state = OrderState.FILLED if filled == order["quantity"] else (
         OrderState.CANCELLED if done else OrderState.PARTIALLY_FILLED)
-    updated = update_order(conn, order["id"], filled_quantity=filled,
-                           filled_value=order["filled_value"] + value, state=state.value)
-    cash_delta = -(value + commission) if side is Side.BUY else value - commission - tax
-    conn.execute("UPDATE paper_accounts SET cash = cash + %s, updated_at = now() WHERE account_id = %s",
-                 (cash_delta, order["account_id"]))
-    _move_shares(conn, order, side, quantity, value)
+    updated = conn.execute(
+        "WITH fill AS (INSERT INTO paper_fills (fill_id, order_id, account_id, user_id, symbol, side,"
+        "   quantity, price, commission, tax, filled_at) VALUES (%(fill_id)s, %(order)s, %(a)s, %(u)s,"
+        "   %(s)s, %(side)s, %(q)s, %(price)s, %(commission)s, %(tax)s, %(at)s)"
+        "   ON CONFLICT (fill_id) DO NOTHING RETURNING fill_id),"
+        " cash AS (UPDATE paper_accounts SET cash = cash + %(cash)s, updated_at = now()"
+        "   WHERE account_id = %(a)s AND EXISTS (SELECT 1 FROM fill)),"
+        f" shares AS ({_BUY_SHARES if side is Side.BUY else _SELL_SHARES})"
+        " UPDATE paper_orders SET filled_quantity = %(filled)s, filled_value = %(filled_value)s,"
+        "   state = %(state)s, updated_at = now()"
+        f" WHERE id = %(order)s AND EXISTS (SELECT 1 FROM fill) RETURNING {_ORDER_COLUMNS}",
+        {"fill_id": fill_id, "order": order["id"], "a": order["account_id"], "u": order["user_id"],
+         "s": order["symbol"], "side": side.value, "q": quantity, "price": price, "value": value,
+         "commission": commission, "tax": tax, "at": at, "filled": filled,
+         "filled_value": order["filled_value"] + value, "state": state.value,
+         "cash": -(value + commission) if side is Side.BUY else value - commission - tax}).fetchone()
+    if updated is None:
+        return None
     fill = Fill(broker_order_id=broker_order_id(order["id"]), fill_id=fill_id, symbol=order["symbol"],
                 side=side, quantity=quantity, price=price, filled_at=at)
     return AppliedFill(fill=fill, commission=commission, tax=tax, order=updated)
 
 
-def _move_shares(conn: psycopg.Connection, order: dict[str, Any], side: Side, quantity: int, value: int) -> None:
-    if side is Side.BUY:
-        conn.execute(
-            "INSERT INTO paper_holdings (account_id, user_id, symbol, quantity, book_value)"
-            " VALUES (%s, %s, %s, %s, %s) ON CONFLICT (account_id, symbol) DO UPDATE SET"
-            " quantity = paper_holdings.quantity + EXCLUDED.quantity,"
-            " book_value = paper_holdings.book_value + EXCLUDED.book_value, updated_at = now()",
-            (order["account_id"], order["user_id"], order["symbol"], quantity, value))
-        return
-    # A sale takes its share of the book value, so the average price of the rest is unchanged.
-    conn.execute(
-        "UPDATE paper_holdings SET book_value = CASE WHEN quantity = %s THEN 0"
-        " ELSE book_value - book_value * %s / quantity END,"
-        " quantity = quantity - %s, updated_at = now() WHERE account_id = %s AND symbol = %s",
-        (quantity, quantity, quantity, order["account_id"], order["symbol"]))
+# The shares part of `apply_fill` (`fill` is the CTE of the inserted fill).
+_BUY_SHARES = (
+    "INSERT INTO paper_holdings (account_id, user_id, symbol, quantity, book_value)"
+    " SELECT %(a)s, %(u)s, %(s)s, %(q)s, %(value)s FROM fill ON CONFLICT (account_id, symbol) DO UPDATE SET"
+    " quantity = paper_holdings.quantity + EXCLUDED.quantity,"
+    " book_value = paper_holdings.book_value + EXCLUDED.book_value, updated_at = now()")
+# A sale takes its share of the book value, so the average price of the rest is unchanged.
+_SELL_SHARES = (
+    "UPDATE paper_holdings SET book_value = CASE WHEN quantity = %(q)s THEN 0"
+    " ELSE book_value - book_value * %(q)s / quantity END,"
+    " quantity = quantity - %(q)s, updated_at = now()"
+    " WHERE account_id = %(a)s AND symbol = %(s)s AND EXISTS (SELECT 1 FROM fill)")
 
 
 def fills_of(conn: psycopg.Connection, order_ids: list[int]) -> dict[int, list[Fill]]:
