@@ -21,13 +21,6 @@ from autostock.notify import notices
 from autostock.orders import lifecycle
 
 
-@dataclass(frozen=True)
-class Book:
-    account_id: str
-    user_id: str
-    cash: int
-
-
 def open_book(conn: psycopg.Connection, user_id: str, account_id: str, opening_cash: int) -> bool:
     """Create the account's books with an opening deposit; False when they already exist."""
     row = conn.execute("INSERT INTO account_books (account_id, user_id, cash) VALUES (%s, %s, %s)"
@@ -54,20 +47,6 @@ def lock_order(conn: psycopg.Connection, account_id: str, order_id: str) -> dict
     """Lock the account's books, then the order, in one statement; the order row as it stands
     (None: no such order, or its account has no books, which no order's account lacks)."""
     return conn.execute(_LOCK_ORDER, {"account": account_id, "order": order_id}).fetchone()
-
-
-def post_cash(conn: psycopg.Connection, book: Book, kind: str, amount: int, *,
-              order_id: Any = None, fill_id: Any = None, memo: str = "") -> Book:
-    """Move cash and write its ledger row; returns the book with the new balance."""
-    if amount == 0:
-        return book
-    balance = book.cash + amount
-    conn.execute("INSERT INTO cash_ledger (user_id, account_id, kind, amount, balance_after,"
-                 " order_id, fill_id, memo) VALUES (%s, %s, %s, %s, %s, %s, %s, %s)",
-                 (book.user_id, book.account_id, kind, amount, balance, order_id, fill_id, memo))
-    conn.execute("UPDATE account_books SET cash = %s, updated_at = now() WHERE account_id = %s",
-                 (balance, book.account_id))
-    return Book(book.account_id, book.user_id, balance)
 
 
 def buy_reservation(quantity: int, reserve_price: int, costs: CostModel) -> int:
