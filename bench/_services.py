@@ -24,6 +24,8 @@ from autostock.config import Settings, load_settings
 from autostock.db.migrate import migrate
 from autostock.resources import Resources
 
+ROOT = Path(__file__).resolve().parents[1]
+
 
 @contextmanager
 def temporary_resources(name: str) -> Iterator[Resources]:
@@ -64,10 +66,21 @@ def bench_user(resources: Resources, password: str, rounds: int = 4) -> dict[str
     return {"id": str(row["id"]), "username": name}
 
 
-def _free_port() -> int:
+def free_port() -> int:
+    """A loopback port free now (a server started next takes it; a bench-only race)."""
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
+
+
+def server_env(settings: Settings, **extra: str) -> dict[str, str]:
+    """This process's environment plus what a server process needs to run on `settings`'
+    database, Redis and NATS prefixes (quiet logs); `extra` adds or overrides settings."""
+    return {**os.environ, "DATABASE_URL": settings.database_url.reveal(), "REDIS_URL": settings.redis_url.reveal(),
+            "NATS_URL": settings.nats_url, "JWT_SECRET": settings.jwt_secret.reveal(),
+            "ENCRYPTION_KEYS": settings.encryption_keys.reveal(), "REDIS_PREFIX": settings.redis_prefix,
+            "NATS_PREFIX": settings.nats_prefix, "SECRETS_DIR": "/nonexistent", "LOG_LEVEL": "WARNING",
+            "PYTHONPATH": str(ROOT), **extra}
 
 
 @contextmanager
@@ -76,32 +89,27 @@ def gunicorn(resources: Resources, app: str, *, workers: int, threads: int,
     """`app` ("module:attribute") under gunicorn with gthread workers on a free loopback port,
     configured for `resources`; yields (gunicorn's pid, port) and stops it afterwards.
     `env` adds or overrides settings (e.g. a rate limit a single bench user would hit)."""
-    s = resources.settings
-    root = Path(__file__).resolve().parents[1]
-    port = _free_port()
-    server_env = {**os.environ, "DATABASE_URL": s.database_url.reveal(), "REDIS_URL": s.redis_url.reveal(),
-                  "NATS_URL": s.nats_url, "JWT_SECRET": s.jwt_secret.reveal(),
-                  "ENCRYPTION_KEYS": s.encryption_keys.reveal(), "REDIS_PREFIX": s.redis_prefix,
-                  "NATS_PREFIX": s.nats_prefix, "SECRETS_DIR": "/nonexistent", "LOG_LEVEL": "WARNING",
-                  "PYTHONPATH": str(root), **(env or {})}
+    port = free_port()
     binary = str(Path(sys.executable).with_name("gunicorn"))
     proc = subprocess.Popen([binary, "-b", f"127.0.0.1:{port}", "-w", str(workers), "-k", "gthread",
                              "--threads", str(threads), "--log-level", "warning", app],
-                            env=server_env, cwd=root, start_new_session=True)
+                            env=server_env(resources.settings, **(env or {})), cwd=ROOT, start_new_session=True)
     try:
-        _wait_for(port, proc)
+        wait_for_port(port, proc)
         yield proc.pid, port
     finally:
         os.killpg(proc.pid, signal.SIGTERM)
         proc.wait(timeout=20)
 
 
-def _wait_for(port: int, proc: subprocess.Popen) -> None:
-    deadline = time.monotonic() + 30
+def wait_for_port(port: int, proc: subprocess.Popen, timeout: float = 30.0) -> None:
+    """Until `proc` (the server) accepts connections on `port`; RuntimeError if it exits first."""
+    deadline = time.monotonic() + timeout
     while time.monotonic() < deadline and proc.poll() is None:
         try:
             with socket.create_connection(("127.0.0.1", port), timeout=0.2):
                 return
         except OSError:
             time.sleep(0.1)
-    raise RuntimeError(f"gunicorn did not start (exit code {proc.poll()})")
+    raise RuntimeError(f"{proc.args[0] if isinstance(proc.args, list) else proc.args} did not start"
+                       f" (exit code {proc.poll()})")

@@ -50,7 +50,7 @@ from autostock.brokers.kis import frames
 from autostock.market.calendar import SEOUL
 from autostock.market.quotes import StoredQuote
 from bench._load import closed_loop_raw, open_loop_raw, process_tree_cpu, raw_request, wrk
-from bench._services import bench_user, gunicorn, temporary_resources
+from bench._services import bench_user, free_port, gunicorn, server_env, temporary_resources, wait_for_port
 
 CODES = [f"{100000 + i * 7:06d}" for i in range(200)]
 
@@ -297,29 +297,17 @@ def _recheck(res: Any, connections: int) -> dict[str, Any]:
 
 
 def _stream(res: Any, quick: bool) -> dict[str, Any]:
-    import socket
     import subprocess
     import sys
     settings = res.settings
     # The server checks the user at connect and every heartbeat: a real, active one.
     user = bench_user(res, "bench password that is long enough")
     token, _ = issue_access_token(settings, user["id"], ["read"], ttl=3600)
-    with socket.socket() as probe:   # a free port for the server process (bench-only race, harmless)
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    env = {**os.environ, "DATABASE_URL": settings.database_url.reveal(), "REDIS_URL": settings.redis_url.reveal(),
-           "NATS_URL": settings.nats_url, "JWT_SECRET": settings.jwt_secret.reveal(), "ENCRYPTION_KEYS": "unused",
-           "REDIS_PREFIX": settings.redis_prefix, "NATS_PREFIX": settings.nats_prefix, "SECRETS_DIR": "/nonexistent",
-           "LOG_LEVEL": "WARNING"}
-    proc = subprocess.Popen([sys.executable, "-m", "autostock.cli", "stream", "--port", str(port)], env=env)
+    port = free_port()
+    proc = subprocess.Popen([sys.executable, "-m", "autostock.cli", "stream", "--port", str(port)],
+                            env=server_env(settings))
     try:
-        deadline = time.time() + 30
-        while time.time() < deadline:
-            try:
-                socket.create_connection(("127.0.0.1", port), timeout=1).close()
-                break
-            except OSError:
-                time.sleep(0.1)
+        wait_for_port(port, proc)
         rss_idle = _rss_mb(proc.pid)
         result = asyncio.run(asyncio.wait_for(
             _fan_out(settings, port, proc.pid, token, 200 if quick else 1000, 3.0 if quick else 10.0,

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import multiprocessing
 import os
-import socket
 import subprocess
 import tempfile
 import time
@@ -31,7 +30,7 @@ import requests
 from autostock.runtime import GATEWAY_THREADS, gateway_workers
 from bench._cpu import Meter
 from bench._load import closed_users, open_loop, percentiles
-from bench._services import temporary_resources
+from bench._services import free_port, server_env, temporary_resources
 
 ROOT = Path(__file__).resolve().parents[1]
 SYMBOL = "005930"
@@ -39,12 +38,6 @@ PRICE = 70_000
 SESSION = "2025-06-16T10:00:00+09:00"
 CASH = 100_000_000
 ORDER = {"symbol": SYMBOL, "side": "buy", "quantity": 1, "price": PRICE, "order_type": "limit"}
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def _serve(env: dict[str, str], port: int, workers: int, threads: int) -> None:
@@ -66,11 +59,7 @@ def _serve(env: dict[str, str], port: int, workers: int, threads: int) -> None:
 
 
 def _env(settings: Any) -> dict[str, str]:
-    return {"DATABASE_URL": settings.database_url.reveal(), "REDIS_URL": settings.redis_url.reveal(),
-            "NATS_URL": settings.nats_url, "JWT_SECRET": settings.jwt_secret.reveal(),
-            "ENCRYPTION_KEYS": settings.encryption_keys.reveal(), "REDIS_PREFIX": settings.redis_prefix,
-            "NATS_PREFIX": settings.nats_prefix, "SECRETS_DIR": "/nonexistent", "LOG_LEVEL": "WARNING",
-            "RATE_LIMIT_USER_PER_MINUTE": "1000000", "DB_POOL_MAX": "8"}
+    return server_env(settings, RATE_LIMIT_USER_PER_MINUTE="1000000", DB_POOL_MAX="8")
 
 
 def _seed(resources: Any, users: int) -> list[dict[str, str]]:
@@ -185,7 +174,7 @@ def run(quick: bool) -> dict:
         started = time.perf_counter()
         traders = _seed(resources, 1000)
         seed_s = time.perf_counter() - started
-        port = _free_port()
+        port = free_port()
         url = f"http://127.0.0.1:{port}"
         proc = multiprocessing.get_context("spawn").Process(
             target=_serve, args=(_env(resources.settings), port, workers, threads), daemon=True)

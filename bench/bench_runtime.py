@@ -10,7 +10,6 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import socket
 import statistics
 import subprocess
 import sys
@@ -20,6 +19,8 @@ from pathlib import Path
 
 import requests
 from cryptography.fernet import Fernet
+
+from bench._services import free_port
 
 CONNECTIONS = 64
 WORKERS = os.cpu_count() or 2
@@ -73,12 +74,6 @@ end
 """
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def _wait(url: str, proc: subprocess.Popen) -> None:
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
@@ -112,7 +107,7 @@ def _environment() -> dict[str, str]:
 
 def _start(folder: Path, env: dict[str, str]) -> dict[str, tuple[str, subprocess.Popen]]:
     python = sys.executable
-    ports = {"runtime": _free_port(), "bare": _free_port()}
+    ports = {"runtime": free_port(), "bare": free_port()}
     gunicorn = str(Path(python).with_name("gunicorn"))
     commands = {
         "runtime": [python, "-m", "autostock.runtime", "gateway", "--stack", str(folder / "stack.yml"),

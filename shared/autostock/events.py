@@ -126,20 +126,23 @@ class _Queued:
         self.bus = bus
         self._queue: queue.Queue[tuple[str, bytes]] = queue.Queue()
         self._pid = 0
-        self._lock = threading.Lock()
-        self._idle = threading.Event()
-        self._idle.set()
+        # Counts what was queued and not yet handed over: idle is `_pending == 0`, so a message
+        # queued while a batch is being sent is never mistaken for sent.
+        self._pending = 0
+        self._changed = threading.Condition()
 
     def put(self, subject: str, data: bytes) -> None:
-        with self._lock:
-            if self._pid != os.getpid():  # a forked worker needs its own thread
+        with self._changed:
+            if self._pid != os.getpid():  # a forked worker needs its own thread (and queue)
                 self._pid = os.getpid()
+                self._queue, self._pending = queue.Queue(), 0
                 threading.Thread(target=self._drain, name="nats-publish-soon", daemon=True).start()
-        self._idle.clear()
+            self._pending += 1
         self._queue.put((subject, data))
 
     def wait_idle(self, timeout: float) -> bool:
-        return self._idle.wait(timeout)
+        with self._changed:
+            return self._changed.wait_for(lambda: self._pending == 0, timeout)
 
     def _drain(self) -> None:
         while True:
@@ -150,8 +153,10 @@ class _Queued:
                 except queue.Empty:
                     break
             self._send(batch)
-            if self._queue.empty():
-                self._idle.set()
+            with self._changed:
+                self._pending -= len(batch)
+                if self._pending == 0:
+                    self._changed.notify_all()
             time.sleep(LINGER)
 
     def _send(self, batch: list[tuple[str, bytes]]) -> None:

@@ -13,6 +13,7 @@ import os
 import re
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -58,6 +59,12 @@ def _check_allow_list(found: dict[str, list[str]], allowed: dict[str, str]) -> N
 
 def _rel(path: Path) -> str:
     return str(path.relative_to(ROOT))
+
+
+def _violations(paths: list[Path], scan: Callable[[Path], list], exempt: Callable[[str], bool] = lambda rel: False,
+                ) -> dict[str, list]:
+    """{repo-relative path: what `scan` found} for each path not `exempt` where it found something."""
+    return {rel: found for path in paths if not exempt(rel := _rel(path)) and (found := scan(path))}
 
 
 # ---- rule 1: handlers are thin ------------------------------------------------------------
@@ -194,14 +201,8 @@ def _status_literals(tree: ast.AST) -> list[int]:
 
 
 def test_error_statuses_are_written_only_in_errors_py():
-    found = {}
-    for path in _modules() + HANDLERS:
-        rel = _rel(path)
-        if rel in STATUS_EXCEPTIONS or rel.startswith(STATUS_EXEMPT_DIRS):
-            continue
-        lines = _status_literals(_tree(path))
-        if lines:
-            found[rel] = lines
+    found = _violations(_modules() + HANDLERS, lambda path: _status_literals(_tree(path)),
+                        lambda rel: rel in STATUS_EXCEPTIONS or rel.startswith(STATUS_EXEMPT_DIRS))
     _check_allow_list(found, STATUS_ALLOWED)
 
 
@@ -233,12 +234,7 @@ def _env_reads(path: Path) -> list[int]:
 
 
 def test_only_config_reads_the_environment():
-    found = {}
-    for path in _modules() + HANDLERS:
-        rel = _rel(path)
-        if rel not in ENV_EXCEPTIONS and (lines := _env_reads(path)):
-            found[rel] = lines
-    assert found == {}
+    assert _violations(_modules() + HANDLERS, _env_reads, lambda rel: rel in ENV_EXCEPTIONS) == {}
 
 
 # ---- rule 9: nothing connects at import -----------------------------------------------------
@@ -322,8 +318,4 @@ def _unannotated(tree: ast.Module) -> list[str]:
 
 
 def test_public_functions_have_return_annotations():
-    found = {}
-    for path in _modules():
-        if names := _unannotated(_tree(path)):
-            found[_rel(path)] = names
-    _check_allow_list(found, UNANNOTATED_ALLOWED)
+    _check_allow_list(_violations(_modules(), lambda path: _unannotated(_tree(path))), UNANNOTATED_ALLOWED)

@@ -13,7 +13,7 @@ long-lived connection (the market stream), at connect and then periodically, cou
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, cast
 
 from autostock.auth import apikeys, signing, standing
 from autostock.auth.tokens import (Principal, decode_access_token, issue_access_token, principal_from_claims,
@@ -64,7 +64,11 @@ def authenticate(resources: Resources, event: Any) -> Principal:
     else:
         base = principal_from_claims(decode_access_token(settings, bearer_token(event)))
         claimed, marks = set(base.scopes), revocation_keys(settings, base.jti, base.session_id)
-    current = _in_good_standing(*standing.admit(resources, base.user_id, marks))
+    current, revoked = standing.admit(resources, base.user_id, marks)
+    problem = _standing_problem(current, revoked)
+    if problem is not None:
+        raise problem
+    current = cast(standing.Standing, current)  # no standing at all is a problem above
     return Principal(user_id=current.user_id, scopes=frozenset(claimed) & current.scopes, jti=base.jti,
                      expires_at=base.expires_at, via=base.via, session_id=base.session_id,
                      api_key_id=base.api_key_id,
@@ -90,22 +94,17 @@ def still_standing(resources: Resources, principals: Sequence[Principal]) -> lis
     flat = list(dict.fromkeys(m for keys in marks for m in keys))
     standings, values = standing.load_many(resources, (p.user_id for p in principals), *flat)
     present = {mark for mark, value in zip(flat, values) if value is not None}
-    problems: list[AuthError | None] = []
-    for principal, keys in zip(principals, marks):
-        try:
-            _in_good_standing(standings[principal.user_id], not present.isdisjoint(keys))
-            problems.append(None)
-        except AuthError as e:
-            problems.append(e)
-    return problems
+    return [_standing_problem(standings[p.user_id], not present.isdisjoint(keys))
+            for p, keys in zip(principals, marks)]
 
 
-def _in_good_standing(current: standing.Standing | None, revoked: bool) -> standing.Standing:
+def _standing_problem(current: standing.Standing | None, revoked: bool) -> AuthError | None:
+    """Why a token of a user with standing `current` is refused (None: it is not)."""
     if revoked:
-        raise AuthError("access token has been revoked", code="token_revoked")
+        return AuthError("access token has been revoked", code="token_revoked")
     if current is None or not current.active:
-        raise AuthError("this user is disabled", code="user_inactive")
-    return current
+        return AuthError("this user is disabled", code="user_inactive")
+    return None
 
 
 def require_scope(principal: Principal, scope: str) -> None:
