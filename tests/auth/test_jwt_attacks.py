@@ -70,3 +70,25 @@ def test_scopes_in_a_token_never_exceed_the_users_permissions(resources, user_fa
     me = invoke("auth", "GET", "/api/v1/auth/me", token=token)
     assert me.status == 200 and set(me.json["scopes"]) == {"read", "trade"}
     assert invoke("admin", "GET", "/api/v1/admin/users", token=token).status == 403
+
+
+def test_a_token_that_verified_once_is_still_refused_once_it_expires_or_is_revoked(resources, user_factory,
+                                                                                 monkeypatch):
+    """Verified tokens are remembered per process; that must never extend what a token allows."""
+    from types import SimpleNamespace
+
+    from autostock.auth import tokens
+    user = user_factory()
+    token, claims = issue_access_token(resources.settings, user["id"], ["read"], ttl=60)
+    assert invoke("auth", "GET", "/api/v1/auth/me", token=token).status == 200
+    assert invoke("auth", "GET", "/api/v1/auth/me", token=token).status == 200   # the remembered path
+    monkeypatch.setattr(tokens, "time", SimpleNamespace(time=lambda: claims["exp"] + 1))
+    expired = invoke("auth", "GET", "/api/v1/auth/me", token=token)
+    _assert_401_shape(expired)
+    assert expired.json["error"]["code"] == "token_expired"
+    monkeypatch.undo()
+    # A one-character change to the remembered token is a different token: verified afresh.
+    head, body, sig = token.split(".")
+    _assert_401_shape(invoke("auth", "GET", "/api/v1/auth/me", token=f"{head}.{body}.{sig[:-2]}AA"))
+    revoke_jti(resources.settings, resources.redis, claims["jti"], claims["exp"])
+    _assert_401_shape(invoke("auth", "GET", "/api/v1/auth/me", token=token))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import time
 import uuid
 from dataclasses import dataclass
@@ -58,20 +59,28 @@ def issue_access_token(settings: Settings, user_id: str, scopes: list[str] | fro
 
 
 def decode_access_token(settings: Settings, token: str) -> dict[str, Any]:
-    """Verify signature, algorithm, issuer, audience and expiry; AuthError on any failure."""
+    """Verify signature, algorithm, issuer, audience and expiry; AuthError on any failure.
+
+    A client sends the same token with every request until it expires, so a token that
+    verified is remembered (by its exact text, with the key and claims it was checked against)
+    and only its expiry is checked again: the same bytes under the same HMAC key verify the
+    same way every time. Revocation is not cached here; `standing` checks it on every request."""
     try:
-        return jwt.decode(
-            token,
-            settings.jwt_secret.reveal(),
-            algorithms=[ALGORITHM],
-            audience=settings.jwt_audience,
-            issuer=settings.jwt_issuer,
-            options={"require": ["sub", "jti", "iat", "exp", "iss", "aud"]},
-        )
+        claims = _verified(token, settings.jwt_secret.reveal(), settings.jwt_audience, settings.jwt_issuer)
     except jwt.ExpiredSignatureError as e:
         raise AuthError("access token has expired", code="token_expired") from e
     except jwt.PyJWTError as e:
         raise AuthError("access token is invalid", code="invalid_token") from e
+    if claims["exp"] <= time.time():
+        raise AuthError("access token has expired", code="token_expired")
+    return dict(claims)
+
+
+@functools.lru_cache(maxsize=4096)
+def _verified(token: str, secret: str, audience: str, issuer: str) -> dict[str, Any]:
+    """The claims of a token that verifies (failures raise, and are not remembered)."""
+    return jwt.decode(token, secret, algorithms=[ALGORITHM], audience=audience, issuer=issuer,
+                      options={"require": ["sub", "jti", "iat", "exp", "iss", "aud"]})
 
 
 def revoke_jti(settings: Settings, client: redis.Redis, jti: str, expires_at: int) -> None:

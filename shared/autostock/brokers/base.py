@@ -8,6 +8,7 @@
     | balance()                      | required    | cash, buying power                       |
     | positions()                    | required    |                                          |
     | place_order(request)           | required    | never retried; timeout → UnknownOutcome  |
+    | place_order_in(conn, request)  | optional    | brokers whose books are in our database  |
     | modify_order(id, qty, price)   | required    |                                          |
     | cancel_order(id, qty=None)     | required    | None = all remaining                     |
     | order_status(id)               | required    | the broker's truth; resolves `unknown`   |
@@ -32,6 +33,7 @@ from __future__ import annotations
 import abc
 import datetime as dt
 import enum
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
@@ -227,6 +229,13 @@ class Broker(abc.ABC):
     def find_order(self, client_order_id: str) -> OrderStatus | None:
         """The order we sent with `client_order_id`, when the broker can tell; else None."""
         return None
+
+    def place_order_in(self, conn: Any, request: OrderRequest) -> tuple[OrderAck, Callable[[], None]]:
+        """Place inside the caller's open transaction on `conn` (a psycopg connection), so that
+        the order is placed in the same commit as the platform's record of it. Only a broker
+        whose books live in the platform's database can (the paper broker; the broker router
+        says which). Returns the ack and what to announce once the transaction has committed."""
+        raise NotImplementedError(f"{self.name} places orders over the network, not in a transaction")
 
     @abc.abstractmethod
     def quote(self, symbol: str) -> Quote: ...

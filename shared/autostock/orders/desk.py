@@ -12,7 +12,7 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 from autostock.brokers.base import Broker, Quote
 from autostock.events import ORDERS
@@ -47,7 +47,12 @@ class AccountTerms:
     starting_cash: int = 0                   # paper accounts: the cash they open with
 
 
-BrokerRouter = Callable[[AccountTerms], Broker]
+class BrokerRouter(Protocol):
+    """account → its `Broker` (`orders.routing.BrokerRouter`)."""
+
+    def __call__(self, account: AccountTerms) -> Broker: ...
+
+    def places_in_transaction(self, account: AccountTerms) -> bool: ...
 
 
 @dataclass
@@ -69,6 +74,10 @@ class Desk:
 
     def broker_for(self, account: AccountTerms) -> Broker:
         return self.brokers(account)
+
+    def places_in_transaction(self, account: AccountTerms) -> bool:
+        """Whether `account`'s broker places inside order entry's own transaction (paper)."""
+        return self.brokers.places_in_transaction(account)
 
     def reference(self, account: AccountTerms, symbol: str) -> Quote:
         """The latest quote with the daily limits of `symbol`, from the account's broker."""

@@ -1,12 +1,17 @@
 """place-order: validate → claim the idempotency key → risk → record → route to the broker.
 
-Two short transactions around one broker call:
+With a broker over the network, two short transactions around one broker call:
 
 1. claim the key, lock the user and the account's books, check the request and every risk
    rule, insert the order as `pending_new` with its reservation — commit;
 2. call the broker (never retried: a lost answer makes the order `unknown`);
 3. record the broker's answer (accepted / rejected / unknown, and any immediate fills), store
    the response under the key — commit — then publish `orders.<event>`.
+
+With a broker whose books are in our database (paper; `Desk.places_in_transaction`), steps
+2 and 3 happen inside transaction 1: one commit records, places, fills and settles the order,
+so nothing is ever half done (no `pending_new` left by a crash, no `unknown`), and the order
+costs one transaction instead of three.
 
 A second request with the same key waits for the first's stored answer and returns it
 without calling the broker (style.md convention 6).
@@ -16,6 +21,7 @@ from __future__ import annotations
 
 import logging
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -73,6 +79,8 @@ class _Recorded:
     order: dict[str, Any]
     account: AccountTerms
     events: list[lifecycle.OrderEvent]
+    response: dict[str, Any] | None = None   # settled in the same transaction: the answer
+    announce: Callable[[], None] | None = None   # the broker's own messages, after the commit
 
 
 class _NeedsBooks(Exception):
@@ -105,6 +113,10 @@ def place_order(desk: Desk, user_id: str, body: dict[str, Any],
         raise Conflict("an order with this client_order_id already exists on the account",
                        code="duplicate_client_order_id") from e
     _publish(desk, recorded.events)
+    if recorded.response is not None:
+        if recorded.announce is not None:
+            recorded.announce()
+        return 201, recorded.response
     return _route(desk, recorded, key)
 
 
@@ -167,18 +179,38 @@ def _record(desk: Desk, user_id: str, order: NewOrder, key: str | None, fingerpr
             reserve_price=priced.reserve_price, reserved_cash=priced.reservation,
             reserved_quantity=order.quantity if order.side is Side.SELL else 0, broker=account.broker,
             trading_day=now.date())
+        if desk.places_in_transaction(account):
+            return _place_here(conn, desk, _Recorded(row, account, [event]), key)
         if key:
             idempotency.attach_order(conn, user_id, key, str(row["id"]))
     return _Recorded(row, account, [event])
 
 
+def _place_here(conn: psycopg.Connection, desk: Desk, recorded: _Recorded, key: str | None) -> _Recorded:
+    """Place, and settle the answer, inside the transaction that recorded the order."""
+    order, account = recorded.order, recorded.account
+    try:
+        ack, recorded.announce = desk.broker_for(account).place_order_in(conn, _request_of(order))
+        outcome, detail, status = "accepted", ack, ack.status
+    except AppError as e:  # refused (BrokerRejected, or the request's shape): nothing was placed
+        outcome, detail, status = "rejected", e, None
+    order, events = _settle(conn, desk, order, outcome, detail, status)
+    recorded.order, recorded.response = order, views.order(order)
+    recorded.events += events
+    if key:
+        idempotency.complete(conn, account.user_id, key, 201, recorded.response, order_id=str(order["id"]))
+    return recorded
+
+
+def _request_of(order: dict[str, Any]) -> OrderRequest:
+    return OrderRequest(symbol=order["symbol"], side=Side(order["side"]), quantity=int(order["quantity"]),
+                        order_type=OrderType(order["order_type"]), price=int(order["price"]),
+                        client_order_id=order["client_order_id"])
+
+
 def _route(desk: Desk, recorded: _Recorded, key: str | None) -> tuple[int, dict[str, Any]]:
     order, account = recorded.order, recorded.account
-    broker = desk.broker_for(account)
-    request = OrderRequest(symbol=order["symbol"], side=Side(order["side"]), quantity=int(order["quantity"]),
-                           order_type=OrderType(order["order_type"]), price=int(order["price"]),
-                           client_order_id=order["client_order_id"])
-    outcome, detail, status = _send(broker, request)
+    outcome, detail, status = _send(desk.broker_for(account), _request_of(order))
     with db.tenant(desk.resources.pool, account.user_id) as conn:
         current = book.lock_order(conn, account.id, str(order["id"]))
         current, events = _settle(conn, desk, current, outcome, detail, status)

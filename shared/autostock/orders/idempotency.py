@@ -46,9 +46,11 @@ def attach_order(conn: psycopg.Connection, user_id: str, key: str, order_id: str
 
 
 def complete(conn: psycopg.Connection, user_id: str, key: str, status: int,
-             response: dict[str, Any]) -> None:
-    conn.execute("UPDATE idempotency_keys SET status = %s, response = %s, completed_at = now()"
-                 " WHERE user_id = %s AND key = %s", (status, Jsonb(response), user_id, key))
+             response: dict[str, Any], *, order_id: str | None = None) -> None:
+    """Store the answer under the key (and, when not attached yet, the order it made)."""
+    conn.execute("UPDATE idempotency_keys SET status = %s, response = %s, completed_at = now(),"
+                 " order_id = coalesce(%s, order_id) WHERE user_id = %s AND key = %s",
+                 (status, Jsonb(response), order_id, user_id, key))
 
 
 def replay(pool: ConnectionPool, user_id: str, key: str, fingerprint: str,

@@ -35,15 +35,21 @@ def _kis(resources: Resources, account: AccountTerms, clock: Clock) -> Broker:
 
 ADAPTERS: dict[str, AdapterFactory] = {"paper": _paper, "kis": _kis}
 
+# Adapters whose books are in the platform's own database: order entry places with them inside
+# its own transaction (`Broker.place_order_in`), so that recording, placing, filling and
+# settling an order is one commit, and such an order can never be `unknown`.
+IN_TRANSACTION: frozenset[str] = frozenset({"paper"})
+
 
 class BrokerRouter:
     """account → its adapter, built once and kept (tokens and sessions live in the adapter)."""
 
     def __init__(self, resources: Resources, adapters: dict[str, AdapterFactory] | None = None,
-                 *, clock: Clock = system_clock) -> None:
+                 *, clock: Clock = system_clock, in_transaction: frozenset[str] = IN_TRANSACTION) -> None:
         self.resources = resources
         self.clock = clock
         self.adapters = adapters if adapters is not None else ADAPTERS
+        self.in_transaction = in_transaction
         self._made: dict[str, Broker] = {}
         self._lock = threading.Lock()
 
@@ -59,6 +65,12 @@ class BrokerRouter:
         made = factory(self.resources, account, self.clock)
         with self._lock:
             return self._made.setdefault(account.id, made)
+
+    def places_in_transaction(self, account: AccountTerms) -> bool:
+        """Whether order entry places with this account's broker inside its own transaction.
+        Answered from the registry, without building the adapter: a real broker's adapter reads
+        its credentials from the database, which must not happen inside the caller's transaction."""
+        return account.broker in self.in_transaction
 
 
 def desk_with_clock(resources: Resources, clock: Clock) -> Desk:

@@ -10,9 +10,13 @@ lost. Prices, limits, sessions and costs follow docs/brokers.md §4 (see `model`
 from __future__ import annotations
 
 import datetime as dt
+import functools
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from typing import Any, ClassVar
+
+import psycopg
 
 from autostock import db, events
 from autostock.brokers.base import (AccountInfo, Balance, Broker, DailyBar, OrderAck, OrderRequest,
@@ -129,6 +133,30 @@ class PaperBroker(Broker):
     # ---- orders ----
 
     def place_order(self, request: OrderRequest) -> OrderAck:
+        ready = self._ready(request)
+        with self._tx(lock=True) as (conn, account):
+            ack, applied = self._place(conn, account, request, ready)
+        if applied is not None:
+            publish_fill(self.resources, applied)
+        return ack
+
+    def place_order_in(self, conn: psycopg.Connection,
+                       request: OrderRequest) -> tuple[OrderAck, Callable[[], None]]:
+        """`place_order` inside the caller's transaction (the caller's tenant is this account's
+        user): the order is placed, and filled when marketable, in the same commit as the
+        caller's own record of it. A refusal raises as from `place_order` and takes back only
+        what this call wrote (a savepoint). Returns the ack and what to announce after the commit."""
+        ready = self._ready(request)
+        today, closed = model.day_state(self.clock())
+        account = store.opened(store.account_today(conn, self.account_id, today, closed, lock=True))
+        with conn.transaction():
+            ack, applied = self._place(conn, account, request, ready)
+        if applied is None:
+            return ack, _nothing
+        return ack, functools.partial(publish_fill, self.resources, applied)
+
+    def _ready(self, request: OrderRequest) -> _Ready:
+        """The checks that need no lock, and the price a marketable order fills at."""
         order_type, side = OrderType(request.order_type), Side(request.side)
         model.check_request(request.quantity, order_type, request.price)
         _check_symbol(request.symbol)
@@ -143,30 +171,32 @@ class PaperBroker(Broker):
             model.check_limit_price(request.price, quote, on)
         price = model.execution_price(side, quote, self.config.slippage_ticks, on)
         fill_now = order_type is OrderType.MARKET or model.is_marketable(side, request.price, price)
-        with self._tx(lock=True) as (conn, account):
-            placed = store.place(conn, {
-                "account_id": self.account_id, "user_id": self.user_id,
-                "client_order_id": request.client_order_id, "symbol": request.symbol,
-                "market": quote.market, "product": quote.product, "side": side.value,
-                "order_type": order_type.value,
-                "quantity": request.quantity, "price": request.price if order_type is OrderType.LIMIT else 0,
-                "state": OrderState.ACCEPTED.value, "trade_date": on, "created_at": now})
-            if placed.order is None:  # the same order sent again: answer as the first time
-                return OrderAck(store.broker_order_id(placed.existing["id"]), placed.existing["created_at"])
-            costs = costs_of(account, self.config)
-            _check_means(account, costs, request, price if fill_now else request.price, placed)
-            order = placed.order
-            applied = None
-            if fill_now:
-                fill_id = f"{store.broker_order_id(order['id'])}-0"
-                applied = store.apply_fill(conn, order, fill_id, request.quantity, price, now, costs)
-        if applied is not None:
-            publish_fill(self.resources, applied)
+        return _Ready(side, order_type, now, on, quote, price, fill_now)
+
+    def _place(self, conn: psycopg.Connection, account: dict[str, Any], request: OrderRequest,
+               ready: _Ready) -> tuple[OrderAck, store.AppliedFill | None]:
+        """Record the order under the account lock, check the means, fill it when marketable."""
+        placed = store.place(conn, {
+            "account_id": self.account_id, "user_id": self.user_id,
+            "client_order_id": request.client_order_id, "symbol": request.symbol,
+            "market": ready.quote.market, "product": ready.quote.product, "side": ready.side.value,
+            "order_type": ready.order_type.value, "quantity": request.quantity,
+            "price": request.price if ready.order_type is OrderType.LIMIT else 0,
+            "state": OrderState.ACCEPTED.value, "trade_date": ready.on, "created_at": ready.now})
+        if placed.order is None:  # the same order sent again: answer as the first time
+            return OrderAck(store.broker_order_id(placed.existing["id"]), placed.existing["created_at"]), None
+        costs = costs_of(account, self.config)
+        _check_means(account, costs, request, ready.price if ready.fill_now else request.price, placed)
+        order = placed.order
+        applied = None
+        if ready.fill_now:
+            fill_id = f"{store.broker_order_id(order['id'])}-0"
+            applied = store.apply_fill(conn, order, fill_id, request.quantity, ready.price, ready.now, costs)
         # A new order's status is known here (its only fill is the one just made): the caller
         # need not ask for it in another transaction.
         status = (store.to_status(applied.order, [applied.fill]) if applied is not None
                   else store.to_status(order, []))
-        return OrderAck(store.broker_order_id(order["id"]), now, status=status)
+        return OrderAck(store.broker_order_id(order["id"]), ready.now, status=status), applied
 
     def modify_order(self, broker_order_id: str, quantity: int, price: int) -> OrderAck:
         """Reprice an open limit order and keep `quantity` shares of it working (≤ what is left)."""
@@ -254,6 +284,23 @@ class PaperBroker(Broker):
         """Paper has no history of its own; the market package's bars answer chart requests."""
         _check_symbol(symbol)
         return []
+
+
+@dataclass(frozen=True)
+class _Ready:
+    """An order request that passed the checks needing no lock, with its fill price."""
+
+    side: Side
+    order_type: OrderType
+    now: dt.datetime
+    on: dt.date
+    quote: StoredQuote
+    price: int            # what a marketable order fills at (the quote, with slippage)
+    fill_now: bool
+
+
+def _nothing() -> None:
+    """Nothing to announce."""
 
 
 def _check_means(account: dict[str, Any], costs: CostModel, request: OrderRequest, price: int,

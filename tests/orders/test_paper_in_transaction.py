@@ -1,0 +1,82 @@
+"""A paper order is recorded, placed, filled and settled in one transaction: all of it or none."""
+
+from __future__ import annotations
+
+import pytest
+
+from autostock import db
+from autostock.orders import entry
+from tests.helpers import invoke
+from tests.orders.conftest import books_reconcile, order_body
+
+PATH = "/api/v1/trading/orders"
+
+
+def _rows(resources, account_id: str) -> dict[str, int]:
+    with db.service(resources.pool) as conn:
+        count = {table: conn.execute(f"SELECT count(*) AS n FROM {table} WHERE account_id = %s",  # noqa: S608
+                                     (account_id,)).fetchone()["n"]
+                 for table in ("orders", "paper_orders", "fills", "paper_fills")}
+        count["keys"] = conn.execute("SELECT count(*) AS n FROM idempotency_keys k JOIN orders o"
+                                     " ON o.id = k.order_id WHERE o.account_id = %s", (account_id,)).fetchone()["n"]
+    return count
+
+
+def test_a_failure_after_the_paper_fill_leaves_nothing_behind_and_a_retry_places_once(
+        trader, listed, resources, desk, monkeypatch):
+    symbol = listed(price=70_000)
+    user = trader(cash=10_000_000)
+    body = order_body(symbol, price=None, order_type="market", quantity=3)
+    # Open the books with a first order, so the counts below start from a settled account.
+    assert invoke("place-order", "POST", PATH, order_body(symbol, price=60_000, quantity=1),
+                  token=user["token"]).status == 201
+    before = _rows(resources, user["account_id"])
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("the settle step failed after the paper broker filled the order")
+    monkeypatch.setattr(entry, "_settle", broken)
+    with pytest.raises(RuntimeError):
+        entry.place_order(desk, user["id"], body, idempotency_key="atomic-1")
+    assert _rows(resources, user["account_id"]) == before, "the paper fill was rolled back with the rest"
+    monkeypatch.undo()
+
+    reply = invoke("place-order", "POST", PATH, body, token=user["token"], headers={"Idempotency-Key": "atomic-1"})
+    assert reply.status == 201 and reply.json["status"] == "filled", reply
+    after = _rows(resources, user["account_id"])
+    assert after == {**before, "orders": before["orders"] + 1, "paper_orders": before["paper_orders"] + 1,
+                     "fills": before["fills"] + 1, "paper_fills": before["paper_fills"] + 1, "keys": 1}
+    books_reconcile(resources, user["account_id"])
+
+
+def test_a_paper_refusal_inside_the_transaction_is_a_recorded_rejection_that_holds_nothing(
+        trader, listed, resources):
+    symbol = listed(price=70_000)
+    user = trader(cash=10_000_000)
+    assert invoke("place-order", "POST", PATH, order_body(symbol, price=60_000, quantity=1),
+                  token=user["token"]).status == 201
+    # The paper broker's own cash falls below ours (as a broker's can): our risk check passes,
+    # the broker refuses.
+    with db.service(resources.pool) as conn:
+        conn.execute("UPDATE paper_accounts SET cash = 100000 WHERE account_id = %s", (user["account_id"],))
+    before = _rows(resources, user["account_id"])
+    reply = invoke("place-order", "POST", PATH, order_body(symbol, price=70_000, quantity=10),
+                   token=user["token"], headers={"Idempotency-Key": "refused-1"})
+    assert reply.status == 201, reply
+    assert reply.json["status"] == "rejected"
+    assert reply.json["reject_code"] == "insufficient_buying_power"
+    assert reply.json["reserved_cash"] == 0
+    after = _rows(resources, user["account_id"])
+    assert after["paper_orders"] == before["paper_orders"], "the broker's half-made order was taken back"
+    assert after["orders"] == before["orders"] + 1 and after["keys"] == 1
+    with db.service(resources.pool) as conn:
+        events = [r["event"] for r in conn.execute(
+            "SELECT event FROM order_events WHERE order_id = %s ORDER BY id", (reply.json["id"],)).fetchall()]
+        notice = conn.execute("SELECT kind FROM notifications WHERE dedup_key = %s",
+                              (f"rejected:{reply.json['id']}",)).fetchone()
+    assert events == ["created", "rejected"]
+    assert notice is not None, "the user hears of the rejection"
+    again = invoke("place-order", "POST", PATH, order_body(symbol, price=70_000, quantity=10),
+                   token=user["token"], headers={"Idempotency-Key": "refused-1"})
+    assert again.json == reply.json
+    books_reconcile(resources, user["account_id"])
+
