@@ -41,10 +41,28 @@ def test_transitions_are_stored_and_published(trader, listed, desk, heard, resou
     eventually(lambda: mine() == wanted, timeout=10)
     filled = next(body for s, body in heard if s == "orders.filled" and body["order"]["id"] == order["id"])
     assert filled["user_id"] == user["id"] and filled["order"]["status"] == "filled"
+    # Each message carries the order as its event left it, though one commit made all three.
+    states = {s: body["order"]["status"] for s, body in heard if body.get("order", {}).get("id") == order["id"]}
+    assert states == {"orders.created": "pending_new", "orders.accepted": "accepted", "orders.filled": "filled"}
     with db.service(resources.pool) as conn:
-        stored = [r["event"] for r in conn.execute(
-            "SELECT event FROM order_events WHERE order_id = %s ORDER BY id", (order["id"],)).fetchall()]
-    assert stored == ["created", "accepted", "filled"]
+        stored = [(r["event"], r["from_state"], r["to_state"]) for r in conn.execute(
+            "SELECT event, from_state, to_state FROM order_events WHERE order_id = %s ORDER BY id",
+            (order["id"],)).fetchall()]
+    assert stored == [("created", None, "pending_new"), ("accepted", "pending_new", "accepted"),
+                      ("filled", "accepted", "filled")]
+
+
+def test_an_order_cannot_be_born_past_a_transition_the_state_machine_forbids(trader, resources):
+    from autostock.brokers.base import OrderState
+    from autostock.orders import lifecycle
+    user = trader()
+    columns = {name: None for name in lifecycle.NEW_ORDER_COLUMNS}
+    with pytest.raises(ValueError, match="cannot go from filled to accepted"):
+        with db.tenant(resources.pool, user["id"]) as conn:
+            lifecycle.create(conn, ((OrderState.FILLED, {}), (OrderState.ACCEPTED, {})), **columns)
+    with pytest.raises(ValueError, match="sets exactly"):
+        with db.tenant(resources.pool, user["id"]) as conn:
+            lifecycle.create(conn, user_id=user["id"])
 
 
 def test_order_events_are_append_only_for_the_app(trader, listed, resources):

@@ -33,8 +33,8 @@ def test_a_failure_after_the_paper_fill_leaves_nothing_behind_and_a_retry_places
     before = _rows(resources, user["account_id"])
 
     def broken(*args, **kwargs):
-        raise RuntimeError("the settle step failed after the paper broker filled the order")
-    monkeypatch.setattr(entry, "_settle", broken)
+        raise RuntimeError("applying the fill failed after the paper broker filled the order")
+    monkeypatch.setattr(entry, "apply_status", broken)
     with pytest.raises(RuntimeError):
         entry.place_order(desk, user["id"], body, idempotency_key="atomic-1")
     assert _rows(resources, user["account_id"]) == before, "the paper fill was rolled back with the rest"

@@ -171,8 +171,8 @@ def _record(desk: Desk, user_id: str, order: NewOrder, key: str | None, fingerpr
         seen = risk.exposure(conn, user_id, account.id, order.symbol, now.date())
         risk.evaluate(user=user, account=account, cash=cash, max_daily_loss=max_daily_loss, ticket=ticket,
                       seen=seen, mark_price=priced.mark_price)
-        row, event = lifecycle.create(
-            conn, user_id=user_id, account_id=account.id,
+        columns = dict(
+            user_id=user_id, account_id=account.id,
             client_order_id=order.client_order_id or key or uuid.uuid4().hex, symbol=order.symbol,
             market=instrument.market, side=order.side.value, order_type=order.order_type.value,
             time_in_force=order.time_in_force, quantity=order.quantity, price=priced.price,
@@ -180,26 +180,34 @@ def _record(desk: Desk, user_id: str, order: NewOrder, key: str | None, fingerpr
             reserved_quantity=order.quantity if order.side is Side.SELL else 0, broker=account.broker,
             trading_day=now.date())
         if desk.places_in_transaction(account):
-            return _place_here(conn, desk, _Recorded(row, account, [event]), key)
+            return _place_here(conn, desk, account, columns, key)
+        row, events = lifecycle.create(conn, **columns)
         if key:
             idempotency.attach_order(conn, user_id, key, str(row["id"]))
-    return _Recorded(row, account, [event])
+    return _Recorded(row, account, events)
 
 
-def _place_here(conn: psycopg.Connection, desk: Desk, recorded: _Recorded, key: str | None) -> _Recorded:
-    """Place, and settle the answer, inside the transaction that recorded the order."""
-    order, account = recorded.order, recorded.account
+def _place_here(conn: psycopg.Connection, desk: Desk, account: AccountTerms, columns: dict[str, Any],
+                key: str | None) -> _Recorded:
+    """Place inside the transaction, then record the order as the broker's answer left it (one
+    insert, not an insert and an update per step) and apply its immediate fills."""
+    announce = None
     try:
-        ack, recorded.announce = desk.broker_for(account).place_order_in(conn, _request_of(order))
-        outcome, detail, status = "accepted", ack, ack.status
+        ack, announce = desk.broker_for(account).place_order_in(conn, _request_of(columns))
     except AppError as e:  # refused (BrokerRejected, or the request's shape): nothing was placed
-        outcome, detail, status = "rejected", e, None
-    order, events = _settle(conn, desk, order, outcome, detail, status)
-    recorded.order, recorded.response = order, views.order(order)
-    recorded.events += events
+        order, events = lifecycle.create(
+            conn, ((OrderState.REJECTED, {"code": e.code}),), reject_code=e.code, reject_reason=e.message[:500],
+            **{**columns, "reserved_cash": 0, "reserved_quantity": 0})
+    else:
+        order, events = lifecycle.create(conn, ((OrderState.ACCEPTED, {}),), broker_order_id=ack.broker_order_id,
+                                         **columns)
+        if ack.status is not None:
+            order, more = apply_status(conn, order, ack.status, desk.costs, on=desk.today())
+            events += more
+    response = views.order(order)
     if key:
-        idempotency.complete(conn, account.user_id, key, 201, recorded.response, order_id=str(order["id"]))
-    return recorded
+        idempotency.complete(conn, account.user_id, key, 201, response, order_id=str(order["id"]))
+    return _Recorded(order, account, events, response, announce)
 
 
 def _request_of(order: dict[str, Any]) -> OrderRequest:

@@ -135,23 +135,49 @@ def transition(conn: psycopg.Connection, order: dict[str, Any], target: OrderSta
     return row, OrderEvent(name, row)
 
 
-# What place-order sets on a new order; the rest (state pending_new, zero fills) are defaults.
+# What place-order sets on a new order; the rest (zero fills, timestamps) are defaults.
 NEW_ORDER_COLUMNS = ("user_id", "account_id", "client_order_id", "symbol", "market", "side", "order_type",
                      "time_in_force", "quantity", "price", "reserve_price", "reserved_cash",
                      "reserved_quantity", "broker", "trading_day")
-_CREATE = (f"WITH created AS (INSERT INTO orders ({', '.join(NEW_ORDER_COLUMNS)})"
-           f" VALUES ({', '.join(['%s'] * len(NEW_ORDER_COLUMNS))}) RETURNING {ORDER_COLUMNS}),"
-           " event AS (INSERT INTO order_events (user_id, order_id, event, from_state, to_state)"
-           "   SELECT user_id, id, 'created', NULL, state FROM created)"
-           " SELECT * FROM created")
+# What a broker's answer sets when the order is placed in the transaction that creates it.
+_BORN_COLUMNS = ("state", "broker_order_id", "reject_code", "reject_reason")
+# The order and its events in one statement: `created`, then each hop the broker's answer made.
+_CREATE = (
+    f"WITH created AS (INSERT INTO orders ({', '.join(NEW_ORDER_COLUMNS + _BORN_COLUMNS)}, accepted_at, closed_at)"
+    f" VALUES ({', '.join(['%s'] * len(NEW_ORDER_COLUMNS + _BORN_COLUMNS))},"
+    "   CASE WHEN %s THEN now() END, CASE WHEN %s THEN now() END) RETURNING " + ORDER_COLUMNS + "),"
+    " event AS (INSERT INTO order_events (user_id, order_id, event, from_state, to_state, data)"
+    "   SELECT c.user_id, c.id, e.hop->>'event', e.hop->>'from', e.hop->>'to', e.hop->'data'"
+    "   FROM created c, jsonb_array_elements(%s::jsonb) WITH ORDINALITY AS e(hop, n) ORDER BY e.n)"
+    " SELECT * FROM created")
 
 
-def create(conn: psycopg.Connection, **columns: Any) -> tuple[dict[str, Any], OrderEvent]:
-    """Insert a new order (every one of NEW_ORDER_COLUMNS) with its `created` event."""
+def create(conn: psycopg.Connection, hops: tuple[tuple[OrderState, dict[str, Any]], ...] = (),
+           *, broker_order_id: str | None = None, reject_code: str | None = None,
+           reject_reason: str | None = None, **columns: Any) -> tuple[dict[str, Any], list[OrderEvent]]:
+    """Insert a new order (every one of NEW_ORDER_COLUMNS) with its `created` event.
+
+    `hops` ((target state, event data) each) move it on in the same statement, for an order
+    placed in the transaction that creates it: it is born in the broker's answer (accepted, or
+    rejected), with every event the step-by-step path would have written. Each hop must be a
+    transition `ALLOWED` from the one before."""
     if set(columns) != set(NEW_ORDER_COLUMNS):
         raise ValueError(f"a new order sets exactly {NEW_ORDER_COLUMNS}")
-    row = conn.execute(_CREATE, [columns[name] for name in NEW_ORDER_COLUMNS]).fetchone()
-    return row, OrderEvent("created", row)
+    state = S.PENDING_NEW
+    events = [{"event": "created", "from": None, "to": state.value, "data": {}}]
+    for target, data in hops:
+        if not can_move(state.value, target.value):
+            raise ValueError(f"a new order cannot go from {state.value} to {target.value}")
+        events.append({"event": target.value, "from": state.value, "to": target.value, "data": data})
+        state = target
+    row = conn.execute(_CREATE, [*(columns[name] for name in NEW_ORDER_COLUMNS), state.value, broker_order_id,
+                                 reject_code, reject_reason, state == S.ACCEPTED, not state.is_open,
+                                 Jsonb(events)]).fetchone()
+    if state == S.REJECTED:
+        notices.rejected(conn, row)
+    # Each event carries the order as that event left it, as the step-by-step path publishes.
+    return row, [OrderEvent(e["event"], row if e["to"] == state.value else {**row, "state": e["to"]})
+                 for e in events]
 
 
 def note(conn: psycopg.Connection, order: dict[str, Any], event: str, data: dict[str, Any],
