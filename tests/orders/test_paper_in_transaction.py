@@ -6,8 +6,9 @@ import pytest
 
 from autostock import db
 from autostock.orders import entry
-from tests.helpers import invoke
+from tests.helpers import eventually, invoke
 from tests.orders.conftest import books_reconcile, order_body
+from tests.orders.test_events import heard  # noqa: F401 - fixture
 
 PATH = "/api/v1/trading/orders"
 
@@ -80,3 +81,18 @@ def test_a_paper_refusal_inside_the_transaction_is_a_recorded_rejection_that_hol
     assert again.json == reply.json
     books_reconcile(resources, user["account_id"])
 
+
+
+def test_an_immediate_paper_fill_is_booked_in_the_order_commit_and_not_announced_again(
+        trader, listed, resources, desk, heard):  # noqa: F811 - the imported fixture
+    """`orders.fill` is how the paper broker's later fills reach the books; a fill the order's
+    own commit booked has nobody to tell (its listener would find it applied)."""
+    symbol = listed(price=70_000)
+    user = trader()
+    order = invoke("place-order", "POST", PATH, order_body(symbol, price=None, order_type="market"),
+                   token=user["token"]).json
+    assert order["status"] == "filled" and order["filled_quantity"] == 10
+    eventually(lambda: any(s == "orders.filled" and b["order"]["id"] == order["id"] for s, b in heard), timeout=10)
+    assert desk.settle_notices(5)
+    assert not [b for s, b in heard if s == "orders.fill" and b.get("account_id") == user["account_id"]]
+    books_reconcile(resources, user["account_id"])

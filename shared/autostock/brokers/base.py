@@ -33,7 +33,6 @@ from __future__ import annotations
 import abc
 import datetime as dt
 import enum
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
@@ -230,11 +229,12 @@ class Broker(abc.ABC):
         """The order we sent with `client_order_id`, when the broker can tell; else None."""
         return None
 
-    def place_order_in(self, conn: Any, request: OrderRequest) -> tuple[OrderAck, Callable[[], None]]:
+    def place_order_in(self, conn: Any, request: OrderRequest) -> OrderAck:
         """Place inside the caller's open transaction on `conn` (a psycopg connection), so that
-        the order is placed in the same commit as the platform's record of it. Only a broker
-        whose books live in the platform's database can (the paper broker; the broker router
-        says which). Returns the ack and what to announce once the transaction has committed."""
+        the order is placed in the same commit as the platform's record of it; the ack's
+        status carries what happened to it (fills included) for the caller to record there.
+        Only a broker whose books live in the platform's database can (the paper broker; the
+        broker router says which)."""
         raise NotImplementedError(f"{self.name} places orders over the network, not in a transaction")
 
     @abc.abstractmethod

@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import logging
 import uuid
-from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -79,8 +78,7 @@ class _Recorded:
     order: dict[str, Any]
     account: AccountTerms
     events: list[lifecycle.OrderEvent]
-    response: dict[str, Any] | None = None   # settled in the same transaction: the answer
-    announce: Callable[[], None] | None = None   # the broker's own messages, after the commit
+    response: dict[str, Any] | None = None   # placed and settled in the same transaction: the answer
 
 
 class _NeedsBooks(Exception):
@@ -114,8 +112,6 @@ def place_order(desk: Desk, user_id: str, body: dict[str, Any],
                        code="duplicate_client_order_id") from e
     _publish(desk, recorded.events)
     if recorded.response is not None:
-        if recorded.announce is not None:
-            recorded.announce()
         return 201, recorded.response
     return _route(desk, recorded, key)
 
@@ -191,9 +187,8 @@ def _place_here(conn: psycopg.Connection, desk: Desk, account: AccountTerms, col
                 key: str | None) -> _Recorded:
     """Place inside the transaction, then record the order as the broker's answer left it (one
     insert, not an insert and an update per step) and apply its immediate fills."""
-    announce = None
     try:
-        ack, announce = desk.broker_for(account).place_order_in(conn, _request_of(columns))
+        ack = desk.broker_for(account).place_order_in(conn, _request_of(columns))
     except AppError as e:  # refused (BrokerRejected, or the request's shape): nothing was placed
         order, events = lifecycle.create(
             conn, ((OrderState.REJECTED, {"code": e.code}),), reject_code=e.code, reject_reason=e.message[:500],
@@ -207,7 +202,7 @@ def _place_here(conn: psycopg.Connection, desk: Desk, account: AccountTerms, col
     response = views.order(order)
     if key:
         idempotency.complete(conn, account.user_id, key, 201, response, order_id=str(order["id"]))
-    return _Recorded(order, account, events, response, announce)
+    return _Recorded(order, account, events, response)
 
 
 def _request_of(order: dict[str, Any]) -> OrderRequest:

@@ -10,7 +10,6 @@ lost. Prices, limits, sessions and costs follow docs/brokers.md §4 (see `model`
 from __future__ import annotations
 
 import datetime as dt
-import functools
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -140,20 +139,19 @@ class PaperBroker(Broker):
             publish_fill(self.resources, applied)
         return ack
 
-    def place_order_in(self, conn: psycopg.Connection,
-                       request: OrderRequest) -> tuple[OrderAck, Callable[[], None]]:
+    def place_order_in(self, conn: psycopg.Connection, request: OrderRequest) -> OrderAck:
         """`place_order` inside the caller's transaction (the caller's tenant is this account's
         user): the order is placed, and filled when marketable, in the same commit as the
-        caller's own record of it. A refusal raises as from `place_order` and takes back only
-        what this call wrote (a savepoint). Returns the ack and what to announce after the commit."""
+        caller's own record of it. The ack's status carries the fill, which the caller applies
+        to its books in that commit, so nothing is announced on `orders.fill` (whose one
+        listener would find it applied). A refusal raises as from `place_order` and takes back
+        only what this call wrote (a savepoint)."""
         ready = self._ready(request)
         today, closed = model.day_state(self.clock())
         account = store.opened(store.account_today(conn, self.account_id, today, closed, lock=True))
         with conn.transaction():
-            ack, applied = self._place(conn, account, request, ready)
-        if applied is None:
-            return ack, _nothing
-        return ack, functools.partial(publish_fill, self.resources, applied)
+            ack, _ = self._place(conn, account, request, ready)
+        return ack
 
     def _ready(self, request: OrderRequest) -> _Ready:
         """The checks that need no lock, and the price a marketable order fills at."""
@@ -297,10 +295,6 @@ class _Ready:
     quote: StoredQuote
     price: int            # what a marketable order fills at (the quote, with slippage)
     fill_now: bool
-
-
-def _nothing() -> None:
-    """Nothing to announce."""
 
 
 def _check_means(account: dict[str, Any], costs: CostModel, request: OrderRequest, price: int,
