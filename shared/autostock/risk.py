@@ -31,7 +31,7 @@ import psycopg
 from autostock.errors import BrokerRejected, Forbidden
 from autostock.market.calendar import SEOUL
 from autostock.orders.desk import AccountTerms
-from autostock.orders.lifecycle import OPEN_STATES
+from autostock.orders.lifecycle import OPEN_STATES_SQL
 
 
 @dataclass(frozen=True)
@@ -73,10 +73,10 @@ def exposure(conn: psycopg.Connection, user_id: str, account_id: str, symbol: st
         "     AS reserved_quantity,"
         "   coalesce(sum(quantity - filled_quantity - cancelled_quantity)"
         "     FILTER (WHERE side = 'buy' AND symbol = %(s)s), 0) AS open_buy_quantity"
-        "   FROM orders WHERE account_id = %(a)s AND state = ANY(%(open)s)) AS open_orders,"
+        f"   FROM orders WHERE account_id = %(a)s AND state IN {OPEN_STATES_SQL}) AS open_orders,"
         " (SELECT coalesce(sum(realized_pnl), 0) AS realized_today FROM fills"
         "   WHERE account_id = %(a)s AND filled_at >= %(midnight)s) AS losses",
-        {"u": user_id, "a": account_id, "s": symbol, "day": day, "open": list(OPEN_STATES),
+        {"u": user_id, "a": account_id, "s": symbol, "day": day,
          "midnight": dt.datetime.combine(day, dt.time(0), SEOUL)}).fetchone()
     return Exposure(**{name: int(value) for name, value in row.items()})
 

@@ -30,3 +30,15 @@ def test_fill_notices_can_be_turned_off_but_stay_in_the_inbox(linked_user, teleg
     invoke("send-alert", "POST", "/", b"{}", headers=internal_headers("orders.filled"))
     assert telegram.texts(u["chat_id"]) == []
     assert invoke("alerts", "GET", "/api/v1/notifications", token=u["token"]).json["unread"] == 1
+
+
+def test_a_fill_notice_is_in_the_users_language(linked_user, telegram, tg_resources, desk, listed):
+    u = linked_user(language="en")
+    account = accounts.create_account(tg_resources, u["id"], broker="paper", is_paper=True, starting_cash=5_000_000)
+    symbol = listed(70_000)
+    status, order = orders.place_order(desk, u["id"], order_body(symbol, order_type="market", price=None,
+                                                                 quantity=3, account_id=account["id"]))
+    assert status == 201 and order["status"] == "filled", order
+    invoke("send-alert", "POST", "/", b"{}", headers=internal_headers("orders.filled"))
+    texts = telegram.texts(u["chat_id"])
+    assert len(texts) == 1 and "Filled: BUY 3" in texts[0] and "체결" not in texts[0], texts

@@ -65,6 +65,42 @@ _ENQUEUE = (
     " SELECT id FROM notice")
 
 
+def enqueue_localized(conn: psycopg.Connection, user_id: str, *, kind: str, dedup_key: str,
+                      texts: dict[str, tuple[str, str]], switch: str,
+                      payload: dict[str, Any] | None = None) -> str | None:
+    """`enqueue` with the user's settings read by the same statement: `texts` maps each language
+    to its (title, body), and the user's language picks one (Korean when unset or unknown);
+    with `switch` (a yes/no column of notification_settings, on when unset) off, the
+    notification is kept in the app but goes to no external channel. One round trip, where
+    reading the settings first would be two."""
+    row = conn.execute(_ENQUEUE_LOCALIZED[switch], {
+        "u": user_id, "kind": kind, "dedup": dedup_key, "payload": Jsonb(payload or {}),
+        "texts": Jsonb({language: list(pair) for language, pair in texts.items()})}).fetchone()
+    return None if row is None else str(row["id"])
+
+
+def _localized(switch: str) -> str:
+    wanted = "coalesce((SELECT wanted FROM prefs), true)"
+    return (
+        f"WITH prefs AS (SELECT language, {switch} AS wanted FROM notification_settings WHERE user_id = %(u)s),"
+        " text AS (SELECT coalesce(%(texts)s::jsonb -> (SELECT language FROM prefs), %(texts)s::jsonb -> 'ko')"
+        "   AS pair),"
+        " notice AS (INSERT INTO notifications (user_id, kind, dedup_key, title, body, payload)"
+        "   SELECT %(u)s, %(kind)s, %(dedup)s, pair ->> 0, pair ->> 1, %(payload)s FROM text"
+        "   ON CONFLICT (user_id, dedup_key) DO NOTHING RETURNING id),"
+        " telegram AS (INSERT INTO deliveries (notification_id, user_id, channel, target)"
+        "   SELECT notice.id, s.user_id, 'telegram', s.telegram_chat_id::text FROM notice, notification_settings s"
+        f"   WHERE {wanted} AND s.user_id = %(u)s AND s.telegram_chat_id IS NOT NULL ON CONFLICT DO NOTHING),"
+        " webhook AS (INSERT INTO deliveries (notification_id, user_id, channel, target)"
+        "   SELECT notice.id, w.user_id, 'webhook', w.id::text FROM notice, outbound_webhooks w"
+        f"   WHERE {wanted} AND w.user_id = %(u)s AND w.is_active ON CONFLICT DO NOTHING)"
+        " SELECT id FROM notice")
+
+
+# The switches `enqueue_localized` takes: column names written into SQL, so only these.
+_ENQUEUE_LOCALIZED = {switch: _localized(switch) for switch in ("notify_fills",)}
+
+
 def user_language(conn: psycopg.Connection, user_id: str) -> str:
     row = conn.execute("SELECT language FROM notification_settings WHERE user_id = %s", (user_id,)).fetchone()
     return row["language"] if row else "ko"

@@ -118,12 +118,13 @@ _MOVE_POSITION = (
 _CASH = (
     "UPDATE account_books SET cash = cash + %(total)s, updated_at = now()"
     " WHERE account_id = %(a)s AND EXISTS (SELECT 1 FROM fill) RETURNING cash")
-# One ledger row per move, in order, each with the balance after it.
+# One ledger row per move (the trade, its commission, its tax), in order, each with the balance
+# after it; a move of zero writes no row. Three scalar slots, not arrays: nothing to adapt.
 _LEDGER = (
     "INSERT INTO cash_ledger (user_id, account_id, kind, amount, balance_after, order_id, fill_id)"
     " SELECT %(u)s, %(a)s, m.kind, m.amount, cash.cash - %(total)s + m.running, %(order)s, fill.id"
-    " FROM fill, cash, unnest(%(kinds)s::text[], %(amounts)s::bigint[], %(runnings)s::bigint[])"
-    "   WITH ORDINALITY AS m(kind, amount, running, n) ORDER BY m.n")
+    " FROM fill, cash, (VALUES (1, %(k1)s, %(a1)s::bigint, %(r1)s::bigint), (2, %(k2)s, %(a2)s, %(r2)s),"
+    "   (3, %(k3)s, %(a3)s, %(r3)s)) AS m(n, kind, amount, running) WHERE m.kind IS NOT NULL ORDER BY m.n")
 _WRITE_FILL = {new: f"WITH fill AS ({_FILL}), position AS ({_NEW_POSITION if new else _MOVE_POSITION}),"
                     f" cash AS ({_CASH}), ledger AS ({_LEDGER}) SELECT id FROM fill"
                for new in (True, False)}
@@ -138,13 +139,16 @@ def _write_fill(conn: psycopg.Connection, order: dict[str, Any], fill: Fill, tra
                                                  ("commission", -trade.commission), ("tax", -trade.tax))
              if amount]
     runnings = list(itertools.accumulate(amount for _, amount in moves))
+    slots = {}
+    for n in range(3):
+        kind, amount = moves[n] if n < len(moves) else (None, None)
+        slots.update({f"k{n + 1}": kind, f"a{n + 1}": amount, f"r{n + 1}": runnings[n] if kind else None})
     row = conn.execute(_WRITE_FILL[new_position], {
         "u": order["user_id"], "a": order["account_id"], "order": order["id"], "fill": fill.fill_id,
         "s": order["symbol"], "side": order["side"], "market": order["market"], "q": fill.quantity,
         "price": fill.price, "commission": trade.commission, "tax": trade.tax, "realized": trade.realized,
         "at": fill.filled_at, "held": trade.quantity_after, "basis": trade.cost_basis_after,
-        "total": runnings[-1] if runnings else 0, "kinds": [kind for kind, _ in moves],
-        "amounts": [amount for _, amount in moves], "runnings": runnings}).fetchone()
+        "total": runnings[-1] if runnings else 0, **slots}).fetchone()
     return None if row is None else row["id"]
 
 

@@ -27,6 +27,9 @@ from autostock.notify import notices
 S = OrderState
 OPEN_STATES = tuple(s.value for s in S if s.is_open)
 FINAL_STATES = tuple(s.value for s in S if not s.is_open)
+# OPEN_STATES written into SQL (our own constants, never input): a hot statement then passes
+# no array to adapt, and its plan can use the partial index of open orders.
+OPEN_STATES_SQL = "(" + ", ".join(f"'{state}'" for state in OPEN_STATES) + ")"
 
 ALLOWED: dict[S, frozenset[S]] = {
     S.PENDING_NEW: frozenset({S.ACCEPTED, S.PARTIALLY_FILLED, S.FILLED, S.REJECTED, S.UNKNOWN,

@@ -19,6 +19,8 @@ from autostock.market.costs import CostModel
 from autostock.market.quotes import SEOUL
 
 OPEN_STATES = (OrderState.ACCEPTED.value, OrderState.PARTIALLY_FILLED.value)
+# The same in SQL, for the statements every order runs (no array parameter to adapt).
+_OPEN = "(" + ", ".join(f"'{state}'" for state in OPEN_STATES) + ")"
 _ORDER_COLUMNS = ("id, account_id, user_id, client_order_id, symbol, market, product, side, order_type,"
                   " quantity, price, filled_quantity, filled_value, cancelled_quantity, state, reason,"
                   " trade_date, created_at")
@@ -54,10 +56,10 @@ def account_today(conn: psycopg.Connection, account_id: str, today: dt.date, clo
     return conn.execute(
         "WITH expired AS (UPDATE paper_orders SET state = 'expired',"
         "   cancelled_quantity = quantity - filled_quantity, reason = 'day order expired at the close',"
-        "   updated_at = now() WHERE account_id = %(a)s AND state = ANY(%(open)s)"
+        f"   updated_at = now() WHERE account_id = %(a)s AND state IN {_OPEN}"
         "   AND (trade_date < %(today)s OR (trade_date = %(today)s AND %(closed)s)))"
         " SELECT * FROM paper_accounts WHERE account_id = %(a)s" + (" FOR UPDATE" if lock else ""),
-        {"a": account_id, "open": list(OPEN_STATES), "today": today, "closed": closed_today}).fetchone()
+        {"a": account_id, "today": today, "closed": closed_today}).fetchone()
 
 
 def lock_account(conn: psycopg.Connection, account_id: str) -> dict[str, Any]:
@@ -96,12 +98,11 @@ def reservation(open_buy_values: list[int], costs: CostModel) -> int:
 
 
 _OPEN_BUY_VALUES = ("ARRAY(SELECT (quantity - filled_quantity - cancelled_quantity) * price FROM paper_orders"
-                    " WHERE account_id = %(a)s AND side = 'buy' AND state = ANY(%(open)s))")
+                    f" WHERE account_id = %(a)s AND side = 'buy' AND state IN {_OPEN})")
 
 
 def reserved_cash(conn: psycopg.Connection, account_id: str, costs: CostModel) -> int:
-    row = conn.execute(f"SELECT {_OPEN_BUY_VALUES} AS open_buys",
-                       {"a": account_id, "open": list(OPEN_STATES)}).fetchone()
+    row = conn.execute(f"SELECT {_OPEN_BUY_VALUES} AS open_buys", {"a": account_id}).fetchone()
     return reservation(row["open_buys"], costs)
 
 
@@ -141,12 +142,11 @@ def place(conn: psycopg.Connection, values: dict[str, Any]) -> Placed:
         f" {_OPEN_BUY_VALUES} AS open_buys,"
         " coalesce((SELECT quantity FROM paper_holdings WHERE account_id = %(a)s AND symbol = %(s)s), 0)"
         " - coalesce((SELECT sum(quantity - filled_quantity - cancelled_quantity) FROM paper_orders"
-        "   WHERE account_id = %(a)s AND side = 'sell' AND symbol = %(s)s AND state = ANY(%(open)s)), 0)"
+        f"   WHERE account_id = %(a)s AND side = 'sell' AND symbol = %(s)s AND state IN {_OPEN}), 0)"
         "   AS sellable"
         " FROM (SELECT) AS one LEFT JOIN placed ON true LEFT JOIN paper_orders e"
         "   ON e.account_id = %(a)s AND e.client_order_id = %(c)s AND e.client_order_id <> ''",
-        {**values, "a": values["account_id"], "s": values["symbol"], "c": values["client_order_id"] or "",
-         "open": list(OPEN_STATES)}).fetchone()
+        {**values, "a": values["account_id"], "s": values["symbol"], "c": values["client_order_id"] or ""}).fetchone()
     order = {name: row[name] for name in _ORDER_NAMES} if row["id"] is not None else None
     existing = None if order else {"id": row["existing_id"], "created_at": row["existing_at"]}
     return Placed(order, existing, row["open_buys"], int(row["sellable"]))
