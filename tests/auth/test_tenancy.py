@@ -94,3 +94,14 @@ def test_a_tenant_transaction_leaves_no_role_or_tenant_behind(settings, user_fac
         assert after["role"] != "autostock_app" and not after["tenant"] and not after["probe"]
     finally:
         single.close()
+
+
+@pytest.mark.parametrize("hostile", ["x', true); SELECT set_config('role', 'autostock_service', true", "a\\'b",
+                                     "00000000-0000-0000-0000-000000000000'--"])
+def test_a_tenant_id_is_only_ever_a_quoted_value(resources, user_factory, hostile):
+    """The opening query quotes the tenant id (and is remembered per id): no id escapes it."""
+    user_factory()
+    for _ in range(2):  # composed the first time, remembered the second
+        with db.tenant(resources.pool, hostile) as conn:
+            row = conn.execute("SELECT current_user AS who, current_setting('app.user_id') AS tenant").fetchone()
+        assert row == {"who": "autostock_app", "tenant": hostile}

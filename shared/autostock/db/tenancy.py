@@ -10,6 +10,7 @@ whose policies see every row).
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
 from uuid import UUID
@@ -35,19 +36,29 @@ _AS_SERVICE = sql.SQL("BEGIN; SELECT set_config('role', {}, true)")
 @contextmanager
 def tenant(pool: ConnectionPool, user_id: UUID | str) -> Iterator[psycopg.Connection]:
     """One transaction as `user_id`: commits when the block ends, rolls back on error."""
-    with _transaction(pool, _AS_TENANT.format(sql.Literal(APP_ROLE), sql.Literal(str(user_id)))) as conn:
+    with _transaction(pool, _begin_as_tenant(str(user_id))) as conn:
         yield conn
 
 
 @contextmanager
 def service(pool: ConnectionPool) -> Iterator[psycopg.Connection]:
     """One transaction with cross-tenant access (market-clock, collectors, admin paths)."""
-    with _transaction(pool, _AS_SERVICE.format(sql.Literal(SERVICE_ROLE))) as conn:
+    with _transaction(pool, _BEGIN_AS_SERVICE) as conn:
         yield conn
 
 
+# The opening query, quoted once per user (composing and quoting it cost more than the round
+# trip's own Python; the same few users call again and again).
+@functools.lru_cache(maxsize=4096)
+def _begin_as_tenant(user_id: str) -> bytes:
+    return _AS_TENANT.format(sql.Literal(APP_ROLE), sql.Literal(user_id)).as_bytes(None)
+
+
+_BEGIN_AS_SERVICE = _AS_SERVICE.format(sql.Literal(SERVICE_ROLE)).as_bytes(None)
+
+
 @contextmanager
-def _transaction(pool: ConnectionPool, begin: sql.Composed) -> Iterator[psycopg.Connection]:
+def _transaction(pool: ConnectionPool, begin: bytes) -> Iterator[psycopg.Connection]:
     with pool.connection() as conn:
         try:
             conn.execute(begin)

@@ -102,7 +102,7 @@ def place_order(desk: Desk, user_id: str, body: dict[str, Any],
     """Place an order for `user_id`; returns (201, order) or the first answer for the key."""
     order = parse(body)
     key = pricing.client_order_id(idempotency_key) if idempotency_key else order.client_order_id
-    fingerprint = idempotency.request_hash(body)
+    fingerprint = idempotency.request_hash(body) if key else ""
     try:
         recorded = _record_once_ready(desk, user_id, order, key, fingerprint)
     except _KeyTaken:
