@@ -52,6 +52,8 @@ class Exposure:
     user_orders_today: int      # not rejected, all of the user's accounts
     account_orders_today: int
     held: int                   # shares of the symbol in the account
+    held_cost: int              # their cost basis (KRW)
+    position_rows: int          # 1 when the account has a positions row for the symbol, else 0
     reserved_cash: int          # held back by the account's open buys
     reserved_quantity: int      # shares of the symbol offered by open sells
     open_buy_quantity: int      # shares of the symbol open buys may still bring
@@ -62,13 +64,14 @@ def exposure(conn: psycopg.Connection, user_id: str, account_id: str, symbol: st
              day: dt.date) -> Exposure:
     """One statement; run it after the locks are held (see the module docstring)."""
     row = conn.execute(
-        "SELECT trades.*, open_orders.*, losses.* FROM"
+        "SELECT trades.*, position.*, open_orders.*, losses.* FROM"
         " (SELECT count(*) AS user_orders_today,"
         "   count(*) FILTER (WHERE account_id = %(a)s) AS account_orders_today"
         "   FROM orders WHERE user_id = %(u)s AND trading_day = %(day)s AND state <> 'rejected') AS trades,"
-        " (SELECT coalesce((SELECT quantity FROM positions WHERE account_id = %(a)s AND symbol = %(s)s), 0)"
-        "     AS held,"
-        "   coalesce(sum(reserved_cash) FILTER (WHERE side = 'buy'), 0) AS reserved_cash,"
+        " (SELECT count(*) AS position_rows, coalesce(sum(quantity), 0) AS held,"
+        "   coalesce(sum(cost_basis), 0) AS held_cost FROM positions WHERE account_id = %(a)s AND symbol = %(s)s)"
+        "   AS position,"
+        " (SELECT coalesce(sum(reserved_cash) FILTER (WHERE side = 'buy'), 0) AS reserved_cash,"
         "   coalesce(sum(reserved_quantity) FILTER (WHERE side = 'sell' AND symbol = %(s)s), 0)"
         "     AS reserved_quantity,"
         "   coalesce(sum(quantity - filled_quantity - cancelled_quantity)"

@@ -55,10 +55,20 @@ def buy_reservation(quantity: int, reserve_price: int, costs: CostModel) -> int:
     return value + costs.commission(value)
 
 
-def _position(conn: psycopg.Connection, account_id: str, symbol: str) -> dict[str, Any] | None:
-    return conn.execute("SELECT quantity, cost_basis, realized_pnl, opened_at FROM positions"
-                        " WHERE account_id = %s AND symbol = %s FOR UPDATE",
-                        (account_id, symbol)).fetchone()
+@dataclass(frozen=True)
+class Holding:
+    """An account's position in one symbol as read under the books lock (`exists`: it has a
+    positions row, which a position sold down to zero keeps)."""
+
+    exists: bool
+    quantity: int
+    cost_basis: int
+
+
+def _holding(conn: psycopg.Connection, account_id: str, symbol: str) -> Holding:
+    row = conn.execute("SELECT quantity, cost_basis FROM positions WHERE account_id = %s AND symbol = %s"
+                       " FOR UPDATE", (account_id, symbol)).fetchone()
+    return Holding(False, 0, 0) if row is None else Holding(True, int(row["quantity"]), int(row["cost_basis"]))
 
 
 @dataclass(frozen=True)
@@ -86,14 +96,16 @@ def trade_effect(side: str, quantity: int, price: int, held: int, cost_basis: in
 
 
 def apply_fill(conn: psycopg.Connection, order: dict[str, Any], fill: Fill, costs: CostModel,
-               *, on: dt.date) -> tuple[dict[str, Any], list[lifecycle.OrderEvent]]:
-    """Apply one broker fill of `order` (locked, with its book locked). Idempotent."""
-    held_row = _position(conn, str(order["account_id"]), order["symbol"])
-    held = int(held_row["quantity"]) if held_row else 0
-    basis = int(held_row["cost_basis"]) if held_row else 0
-    trade = trade_effect(order["side"], fill.quantity, fill.price, held, basis, costs,
+               *, on: dt.date, holding: Holding | None = None) -> tuple[dict[str, Any], list[lifecycle.OrderEvent]]:
+    """Apply one broker fill of `order` (locked, with its book locked). Idempotent.
+
+    `holding` is the account's position in the order's symbol when the caller read it in this
+    transaction under the books lock (no one else can have moved it since); else it is read."""
+    if holding is None:
+        holding = _holding(conn, str(order["account_id"]), order["symbol"])
+    trade = trade_effect(order["side"], fill.quantity, fill.price, holding.quantity, holding.cost_basis, costs,
                          market=order["market"], on=on)
-    fill_row_id = _write_fill(conn, order, fill, trade, new_position=held_row is None)
+    fill_row_id = _write_fill(conn, order, fill, trade, new_position=not holding.exists)
     if fill_row_id is None:
         return order, []  # this fill was applied before
     notices.fill(conn, order, fill_row_id, fill.quantity, fill.price)

@@ -176,7 +176,8 @@ def _record(desk: Desk, user_id: str, order: NewOrder, key: str | None, fingerpr
             reserved_quantity=order.quantity if order.side is Side.SELL else 0, broker=account.broker,
             trading_day=now.date())
         if desk.places_in_transaction(account):
-            return _place_here(conn, desk, account, columns, key)
+            holding = book.Holding(seen.position_rows > 0, seen.held, seen.held_cost)
+            return _place_here(conn, desk, account, columns, key, holding)
         row, events = lifecycle.create(conn, **columns)
         if key:
             idempotency.attach_order(conn, user_id, key, str(row["id"]))
@@ -184,7 +185,7 @@ def _record(desk: Desk, user_id: str, order: NewOrder, key: str | None, fingerpr
 
 
 def _place_here(conn: psycopg.Connection, desk: Desk, account: AccountTerms, columns: dict[str, Any],
-                key: str | None) -> _Recorded:
+                key: str | None, holding: book.Holding) -> _Recorded:
     """Place inside the transaction, then record the order as the broker's answer left it (one
     insert, not an insert and an update per step) and apply its immediate fills."""
     try:
@@ -197,7 +198,7 @@ def _place_here(conn: psycopg.Connection, desk: Desk, account: AccountTerms, col
         order, events = lifecycle.create(conn, ((OrderState.ACCEPTED, {}),), broker_order_id=ack.broker_order_id,
                                          **columns)
         if ack.status is not None:
-            order, more = apply_status(conn, order, ack.status, desk.costs, on=desk.today())
+            order, more = apply_status(conn, order, ack.status, desk.costs, on=desk.today(), holding=holding)
             events += more
     response = views.order(order)
     if key:

@@ -50,11 +50,13 @@ def _new_fills(conn: psycopg.Connection, order: dict[str, Any], status: OrderSta
 
 
 def apply_status(conn: psycopg.Connection, order: dict[str, Any], status: OrderStatus,
-                 costs: CostModel, *, on: dt.date,
-                 close: bool = True) -> tuple[dict[str, Any], list[lifecycle.OrderEvent]]:
+                 costs: CostModel, *, on: dt.date, close: bool = True,
+                 holding: book.Holding | None = None) -> tuple[dict[str, Any], list[lifecycle.OrderEvent]]:
     """Apply the broker's view of `order` (locked, book locked): fills first, then the state.
 
-    `close=False` applies fills only (the caller closes the order its own way, e.g. expiry)."""
+    `close=False` applies fills only (the caller closes the order its own way, e.g. expiry).
+    `holding`: the account's position in the symbol, when the caller read it under the lock
+    (used for the first fill; a later one reads what the first left)."""
     events: list[lifecycle.OrderEvent] = []
     if not order["broker_order_id"] and status.broker_order_id:
         order = lifecycle.update(conn, order, broker_order_id=status.broker_order_id)
@@ -63,7 +65,8 @@ def apply_status(conn: psycopg.Connection, order: dict[str, Any], status: OrderS
                                          data={"source": "broker_status"}, accepted_at=lifecycle.NOW)
         events.append(ev)
     for fill in _new_fills(conn, order, status):
-        order, evs = book.apply_fill(conn, order, fill, costs, on=on)
+        order, evs = book.apply_fill(conn, order, fill, costs, on=on, holding=holding)
+        holding = None
         events += evs
     closing = _CLOSED_BY_BROKER.get(status.state)
     if close and closing and order["state"] in lifecycle.OPEN_STATES:

@@ -21,7 +21,7 @@ from autostock import db, events
 from autostock.brokers.base import (AccountInfo, Balance, Broker, DailyBar, OrderAck, OrderRequest,
                                     OrderState, OrderStatus, OrderType, Position, Quote, Side)
 from autostock.brokers.paper import model, store
-from autostock.errors import Conflict, NotFound, ValidationError
+from autostock.errors import AppError, Conflict, NotFound, ValidationError
 from autostock.market.costs import CostModel
 from autostock.market.quotes import SEOUL, StoredQuote, read_quote
 from autostock.resources import Resources
@@ -149,8 +149,13 @@ class PaperBroker(Broker):
         ready = self._ready(request)
         today, closed = model.day_state(self.clock())
         account = store.opened(store.account_today(conn, self.account_id, today, closed, lock=True))
-        with conn.transaction():
+        # A savepoint the commit releases (no RELEASE round trip on the way that does not refuse).
+        conn.execute("SAVEPOINT paper_place")
+        try:
             ack, _ = self._place(conn, account, request, ready)
+        except AppError:
+            conn.execute("ROLLBACK TO SAVEPOINT paper_place")
+            raise
         return ack
 
     def _ready(self, request: OrderRequest) -> _Ready:
