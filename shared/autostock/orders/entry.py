@@ -9,9 +9,11 @@ With a broker over the network, two short transactions around one broker call:
    the response under the key — commit — then publish `orders.<event>`.
 
 With a broker whose books are in our database (paper; `Desk.places_in_transaction`), steps
-2 and 3 happen inside transaction 1: one commit records, places, fills and settles the order,
-so nothing is ever half done (no `pending_new` left by a crash, no `unknown`), and the order
-costs one transaction instead of three.
+2 and 3 happen inside transaction 1: the broker places (and fills) first, then the order is
+inserted as the broker's answer left it, and its fills applied. One commit records, places,
+fills and settles, so nothing is ever half done (no `pending_new` left by a crash, no
+`unknown`), and the order costs one transaction where it took three (ours and the paper
+broker's own).
 
 A second request with the same key waits for the first's stored answer and returns it
 without calling the broker (style.md convention 6).
