@@ -4,7 +4,9 @@ Market orders and marketable limit orders fill at once against the latest quote 
 (`market.quotes`); other limit orders rest in PostgreSQL until the paper matcher sees a trade
 that reaches them. Every fill is written with a unique fill_id before it is announced on NATS
 (`orders.fill`), so `order_status`/`orders_today` always tell the truth even when a message is
-lost. Prices, limits, sessions and costs follow docs/brokers.md §4 (see `model`).
+lost. Order entry places with `place_order_in`, inside its own transaction: a fill made there
+is booked by the same commit and not announced. Prices, limits, sessions and costs follow
+docs/brokers.md §4 (see `model`).
 """
 
 from __future__ import annotations
