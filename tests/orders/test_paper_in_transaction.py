@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import pytest
 
-from autostock import db
+from autostock import db, orders
 from autostock.orders import entry
 from tests.helpers import eventually, invoke
 from tests.orders.conftest import books_reconcile, order_body
+from tests.brokers.conftest import exchange, kis_env  # noqa: F401 - fixtures
 from tests.orders.test_events import heard  # noqa: F401 - fixture
+from tests.orders.test_reconcile import kis_trader  # noqa: F401 - fixture
 
 PATH = "/api/v1/trading/orders"
 
@@ -96,3 +98,21 @@ def test_an_immediate_paper_fill_is_booked_in_the_order_commit_and_not_announced
     assert desk.settle_notices(5)
     assert not [b for s, b in heard if s == "orders.fill" and b.get("account_id") == user["account_id"]]
     books_reconcile(resources, user["account_id"])
+
+
+def test_only_brokers_that_can_place_in_a_transaction_are_routed_there(resources, kis_trader):  # noqa: F811
+    """The router's list and the adapters agree: a listed broker implements `place_order_in`,
+    and an order to a broker over the network keeps its own two transactions."""
+    from autostock.brokers.base import Broker, OrderRequest, OrderType, Side
+    from autostock.orders import routing
+    from autostock.orders.desk import AccountTerms
+    for name in routing.IN_TRANSACTION:
+        terms = AccountTerms(id="00000000-0000-0000-0000-000000000001", user_id=kis_trader["id"], broker=name,
+                             paper=True)
+        adapter = routing.ADAPTERS[name](resources, terms, lambda: None)
+        assert type(adapter).place_order_in is not Broker.place_order_in, name
+    kis = AccountTerms(id=kis_trader["account_id"], user_id=kis_trader["id"], broker="kis", paper=False)
+    desk = orders.current(resources)
+    assert not desk.places_in_transaction(kis)
+    with pytest.raises(NotImplementedError):
+        desk.broker_for(kis).place_order_in(None, OrderRequest("005930", Side.BUY, 1, OrderType.LIMIT, 70_000))
