@@ -6,6 +6,7 @@ A service that does not answer fails the run; it is never skipped.
 
 from __future__ import annotations
 
+import logging
 import os
 import secrets
 import uuid
@@ -22,6 +23,18 @@ from autostock.db.migrate import migrate
 from autostock.resources import Resources
 
 RUN_ID = uuid.uuid4().hex[:10]
+
+
+@pytest.fixture(autouse=True)
+def _root_logger_restored() -> Iterator[None]:
+    """A test that runs the CLI configures logging onto the stderr pytest captured for it; put
+    the root logger back, or later threads log into that closed stream ("Logging error")."""
+    root = logging.getLogger()
+    handlers, level = list(root.handlers), root.level
+    yield
+    root.handlers[:] = handlers
+    root.setLevel(level)
+
 INTERNAL_TOKEN = secrets.token_urlsafe(32)  # what this run's connectors prove themselves with
 ADMIN_DB_URL = os.environ.get("TEST_ADMIN_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
 REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
