@@ -80,7 +80,7 @@ def enqueue_localized(conn: psycopg.Connection, user_id: str, *, kind: str, dedu
 
 
 def _localized(switch: str) -> str:
-    wanted = "coalesce((SELECT wanted FROM prefs), true)"
+    wanted = "coalesce((SELECT wanted FROM prefs), true)"   # no settings row: the switch is on
     return (
         f"WITH prefs AS (SELECT language, {switch} AS wanted FROM notification_settings WHERE user_id = %(u)s),"
         " text AS (SELECT coalesce(%(texts)s::jsonb -> (SELECT language FROM prefs), %(texts)s::jsonb -> 'ko')"
