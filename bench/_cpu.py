@@ -7,6 +7,8 @@ server and the database spend per request does not (much). `Meter` reads both ar
 from __future__ import annotations
 
 import os
+import resource
+import time
 from pathlib import Path
 from typing import Any
 
@@ -59,6 +61,7 @@ class Meter:
     def __init__(self, server_pid: int, database_url: str) -> None:
         self.server_pid, self.database_url = server_pid, database_url
         self._start: dict[int, float] = {}
+        self._client_start = 0.0
 
     def _pids(self) -> tuple[list[int], list[int]]:
         return tree(self.server_pid), backends(self.database_url)
@@ -66,11 +69,21 @@ class Meter:
     def start(self) -> None:
         server, database = self._pids()
         self._start = {pid: cpu_seconds(pid) for pid in server + database}
+        self._client_start = _client_seconds()
 
     def per(self, operations: int) -> dict[str, Any]:
-        """Milliseconds of CPU per operation since `start`, of the server and of the database."""
+        """Milliseconds of CPU per operation since `start`: of the server, of the database, and of
+        the load generator (this process, where the asyncio clients run, and the children it
+        waited for, where wrk runs), which shares the same cores."""
         server, database = ((sum(cpu_seconds(pid) - self._start.get(pid, 0.0) for pid in pids))
                             for pids in self._pids())
+        client = _client_seconds() - self._client_start
         n = max(1, operations)
         return {"server_cpu_ms_per_op": round(server * 1000 / n, 2),
-                "postgres_cpu_ms_per_op": round(database * 1000 / n, 2)}
+                "postgres_cpu_ms_per_op": round(database * 1000 / n, 2),
+                "load_client_cpu_ms_per_op": round(client * 1000 / n, 2)}
+
+
+def _client_seconds() -> float:
+    children = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return time.process_time() + children.ru_utime + children.ru_stime
