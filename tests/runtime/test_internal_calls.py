@@ -154,5 +154,26 @@ def test_a_failed_async_call_logs_none_of_its_headers(resources):
     text = stream.getvalue()
     assert call.call_id in text and "exception raised" in text, text  # the failure was logged
     assert token not in text and "caller-secret-123" not in text
-    description = calls.queue(resources.settings).fetch_job(call.call_id).description
-    assert token not in description and "caller-secret-123" not in description
+    job = calls.queue(resources.settings).fetch_job(call.call_id)
+    assert token not in job.description and "caller-secret-123" not in job.description
+    # The failed job stays in rq's registry for a day; it keeps the call, not its credentials.
+    kept = json.dumps(job.args)
+    assert job.is_failed and call.call_id in kept and '"headers": {}' in kept
+    assert token not in kept and "caller-secret-123" not in kept
+
+
+def test_a_delivered_async_call_keeps_none_of_its_credentials(resources, callback_sink):
+    callback_url, received = callback_sink
+    with served_gateway(project_stack("orders")) as url:
+        queued = requests.post(f"{url}/async-function/orders", data=b"{}", timeout=10,
+                               headers={"X-Topic": "orders.fill", "X-Callback-Url": callback_url,
+                                        "Authorization": "Bearer caller-secret-456", "X-API-Key": "ak_secret_789"})
+        assert queued.status_code == 202
+        job = calls.queue(resources.settings).fetch_job(queued.headers["X-Call-Id"])
+        assert "caller-secret-456" in json.dumps(job.args)   # queued: the call still needs them
+        calls.work(resources.settings, burst=True, worker_class=SimpleWorker)
+        eventually(lambda: received, timeout=10)
+    job = calls.queue(resources.settings).fetch_job(queued.headers["X-Call-Id"])
+    kept = json.dumps(job.args)
+    assert job.is_finished and '"X-Topic": "orders.fill"' in kept
+    assert "caller-secret-456" not in kept and "ak_secret_789" not in kept

@@ -9,7 +9,8 @@ rq rather than JetStream: long backtests need rq's timeouts and job registry any
 A queued call is the caller's request replayed: the worker adds only `X-Call-Id`, never the
 internal header (`contract.INTERNAL_HEADER`), so `/async-function/...` is no way around
 `require_internal`. The replayed headers (Authorization, and the internal header when an
-internal caller sent it) stay out of the job's description and of rq's failure log.
+internal caller sent it) stay out of the job's description and of rq's failure log, and the
+job forgets them once the call is made.
 """
 
 from __future__ import annotations
@@ -24,10 +25,11 @@ from typing import Any
 
 import redis
 import requests
-from rq import Queue, Worker
+from rq import Queue, Worker, get_current_job
 from rq.serializers import JSONSerializer
 
 from autostock.config import Settings
+from autostock.contract import INTERNAL_HEADER
 from autostock.logs import request_context
 
 log = logging.getLogger("autostock.calls")
@@ -37,6 +39,8 @@ CALL_TIMEOUT = JOB_TIMEOUT - 30
 CALLBACK_TIMEOUT = 10
 # Hop-by-hop or gateway-only headers are not replayed to the function.
 _DROP = {"host", "content-length", "connection", "x-callback-url", "transfer-encoding"}
+# What a delivered call's stored job forgets.
+_CREDENTIALS = {"authorization", "x-api-key", "cookie", INTERNAL_HEADER.lower()}
 
 _connections: dict[tuple[int, str], redis.Redis] = {}
 _lock = threading.Lock()
@@ -90,8 +94,27 @@ def enqueue(settings: Settings, call: Call) -> None:
 
 
 def deliver(data: dict[str, Any]) -> dict[str, Any]:
-    """The rq job: make the call, then report it to the callback. Returns what happened."""
-    call = Call.from_json(data)
+    """The rq job: make the call, then report it to the callback. Returns what happened.
+
+    Once the call is made (or has failed), the job keeps no credentials: rq keeps a finished
+    job for `result_ttl` and a failed one for `failure_ttl`, and a caller's API key or the
+    internal token have no business staying in Redis that long."""
+    try:
+        return _deliver(Call.from_json(data))
+    finally:
+        _forget_credentials(data)
+
+
+def _forget_credentials(data: dict[str, Any]) -> None:
+    job = get_current_job()
+    if job is None:
+        return
+    headers = {k: v for k, v in data.get("headers", {}).items() if k.lower() not in _CREDENTIALS}
+    job.args = ({**data, "headers": headers},)
+    job.save(include_meta=False, include_result=False)
+
+
+def _deliver(call: Call) -> dict[str, Any]:
     with request_context(call.call_id):
         started = time.monotonic()
         url = f"{call.gateway_url.rstrip('/')}/function/{call.function}{call.path}"
