@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import multiprocessing
 import os
+import shutil
 import subprocess
 import tempfile
 import time
@@ -167,6 +168,8 @@ def _verify(resources: Any, created: int, ids: list[str]) -> dict[str, Any]:
 
 
 def run(quick: bool) -> dict:
+    if not shutil.which("wrk"):
+        raise RuntimeError("wrk is not installed (make bench installs the Debian package)")
     seconds = 6 if quick else 60
     workers = int(os.environ.get("BENCH_ORDERS_WORKERS") or gateway_workers())
     threads = int(os.environ.get("BENCH_ORDERS_THREADS") or GATEWAY_THREADS)
