@@ -304,8 +304,9 @@ def _stream(res: Any, quick: bool) -> dict[str, Any]:
     user = bench_user(res, "bench password that is long enough")
     token, _ = issue_access_token(settings, user["id"], ["read"], ttl=3600)
     port = free_port()
+    # One user holds every connection here: lift the per-user cap (this measures fan-out).
     proc = subprocess.Popen([sys.executable, "-m", "autostock.cli", "stream", "--port", str(port)],
-                            env=server_env(settings))
+                            env=server_env(settings, STREAM_MAX_CONNECTIONS_PER_USER="100000"))
     try:
         wait_for_port(port, proc)
         rss_idle = _rss_mb(proc.pid)

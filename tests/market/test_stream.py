@@ -243,3 +243,25 @@ def test_a_client_that_never_reads_keeps_only_the_latest_tick_per_code(stream, r
         assert idle_client.conn.transport.get_write_buffer_size() <= 8 * 1024 + 1024
         last = 1_000 + 9 * 2000 + 1995                                  # the newest 005930 price
         eventually(lambda: json.loads(reader.recv(timeout=5)).get("price") == last, timeout=10)
+
+
+def test_one_user_cannot_hold_more_than_the_cap_of_connections(resources, user_factory):
+    from autostock.market.stream import CLOSE_TOO_MANY_CONNECTIONS
+    server = StreamServer(resources, auth_timeout=0.5, heartbeat=0.3, max_per_user=2)
+    running = Running(server)
+    try:
+        eventually(lambda: server.port)
+        a, b = user_factory()["token"], user_factory()["token"]
+        with connect(_url(server, a)) as first, connect(_url(server, a)) as second:
+            _recv_until(first, "welcome")
+            _recv_until(second, "welcome")
+            with connect(_url(server, a)) as third:
+                assert _refused(third) == (CLOSE_TOO_MANY_CONNECTIONS, "too_many_connections")
+            with connect(_url(server, b)) as other:                     # another user is not affected
+                assert _still_open(other)
+            assert _still_open(first) and _still_open(second)
+        eventually(lambda: server.per_user == {})                        # both closed: the count is back to zero
+        with connect(_url(server, a)) as again:
+            assert _still_open(again)
+    finally:
+        running.stop()

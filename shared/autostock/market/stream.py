@@ -77,7 +77,10 @@ AUTH_TIMEOUT = 5.0
 HEARTBEAT_SECONDS = 15.0
 EXPIRY_WARNING = 60.0
 WRITE_LIMIT = 64 * 1024
-CLOSE_UNAUTHORIZED, CLOSE_BAD_MESSAGE = 4001, 4002
+# Connections one user may hold at once (STREAM_MAX_CONNECTIONS_PER_USER): a dashboard in a few
+# tabs and a bot or two. One member of a household must not take the server from the others.
+MAX_CONNECTIONS_PER_USER = 10
+CLOSE_UNAUTHORIZED, CLOSE_BAD_MESSAGE, CLOSE_TOO_MANY_CONNECTIONS = 4001, 4002, 4003
 _CODE = re.compile(r"^[0-9A-Z]{6}$")
 
 
@@ -96,8 +99,11 @@ class Client:
 class StreamServer:
     def __init__(self, resources: Resources, *, host: str = "127.0.0.1", port: int = 0,
                  heartbeat: float = HEARTBEAT_SECONDS, expiry_warning: float = EXPIRY_WARNING,
-                 write_limit: int = WRITE_LIMIT, auth_timeout: float = AUTH_TIMEOUT) -> None:
+                 write_limit: int = WRITE_LIMIT, auth_timeout: float = AUTH_TIMEOUT,
+                 max_per_user: int = MAX_CONNECTIONS_PER_USER) -> None:
         self.resources = resources
+        self.max_per_user = max_per_user
+        self.per_user: dict[str, int] = {}
         self.settings = resources.settings
         self.auth_timeout = auth_timeout
         self.expiry_warning = expiry_warning
@@ -187,6 +193,12 @@ class StreamServer:
         principal = await self._authenticate(conn)
         if principal is None:
             return
+        # Counted on the loop's one thread, with no await between the check and the count.
+        if self.per_user.get(principal.user_id, 0) >= self.max_per_user:
+            self.counters["refused"] += 1
+            await self._close(conn, CLOSE_TOO_MANY_CONNECTIONS, "too_many_connections")
+            return
+        self.per_user[principal.user_id] = self.per_user.get(principal.user_id, 0) + 1
         client = Client(conn, principal)
         self.clients.add(client)
         self._watch_expiry(client)
@@ -327,6 +339,12 @@ class StreamServer:
         for code in list(client.codes):
             self._unsubscribe(client, code)
         self.clients.discard(client)
+        user = client.principal.user_id
+        left = self.per_user.get(user, 1) - 1
+        if left > 0:
+            self.per_user[user] = left
+        else:
+            self.per_user.pop(user, None)
 
     async def _writer(self, client: Client) -> None:
         while True:
@@ -367,7 +385,8 @@ def serve_forever(settings: Settings) -> int:
     """`autostock stream`: run until SIGINT/SIGTERM."""
     import signal
     resources = Resources.open(settings)
-    server = StreamServer(resources, host=settings.stream_host, port=settings.stream_port)
+    server = StreamServer(resources, host=settings.stream_host, port=settings.stream_port,
+                          max_per_user=settings.stream_max_connections_per_user)
 
     async def main() -> None:
         loop = asyncio.get_running_loop()
@@ -382,4 +401,4 @@ def serve_forever(settings: Settings) -> int:
     return 0
 
 
-__all__ = ["CLOSE_BAD_MESSAGE", "CLOSE_UNAUTHORIZED", "MAX_CODES", "PATH", "StreamServer", "serve_forever"]
+__all__ = ["CLOSE_BAD_MESSAGE", "CLOSE_TOO_MANY_CONNECTIONS", "CLOSE_UNAUTHORIZED", "MAX_CODES", "PATH", "StreamServer", "serve_forever"]
