@@ -290,12 +290,17 @@ async def open_loop_raw(port: int, raws: Sequence[bytes], *, rate: int, seconds:
             "max_ms": round(max(latencies) * 1000, 2) if latencies else None, "errors": errors}
 
 
+def require_wrk() -> None:
+    """Fail before any set-up when wrk is missing (`make bench` installs the Debian package)."""
+    if not shutil.which("wrk"):
+        raise RuntimeError("wrk is not installed (make bench installs the Debian package)")
+
+
 def wrk(url: str, *, connections: int, seconds: int, headers: dict[str, str] | None = None,
         script: str | None = None) -> dict[str, Any]:
     """wrk's closed loop (2 threads) against `url`; `script` is a Lua file (e.g. varying paths).
     Also the CPU wrk itself used, so a run on a shared machine can tell the client's share."""
-    if not shutil.which("wrk"):
-        raise RuntimeError("wrk is not installed (make bench installs the Debian package)")
+    require_wrk()
     args = ["wrk", "-t2", f"-c{connections}", f"-d{seconds}s"]
     for name, value in (headers or {}).items():
         args += ["-H", f"{name}: {value}"]

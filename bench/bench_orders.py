@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import multiprocessing
 import os
-import shutil
 import subprocess
 import tempfile
 import time
@@ -30,7 +29,7 @@ import requests
 
 from autostock.runtime import GATEWAY_THREADS, gateway_workers
 from bench._cpu import Meter
-from bench._load import closed_users, open_loop, percentiles
+from bench._load import closed_users, open_loop, percentiles, require_wrk
 from bench._services import free_port, server_env, temporary_resources
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -168,8 +167,7 @@ def _verify(resources: Any, created: int, ids: list[str]) -> dict[str, Any]:
 
 
 def run(quick: bool) -> dict:
-    if not shutil.which("wrk"):
-        raise RuntimeError("wrk is not installed (make bench installs the Debian package)")
+    require_wrk()
     seconds = 6 if quick else 60
     workers = int(os.environ.get("BENCH_ORDERS_WORKERS") or gateway_workers())
     threads = int(os.environ.get("BENCH_ORDERS_THREADS") or GATEWAY_THREADS)

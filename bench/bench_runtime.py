@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import statistics
 import subprocess
 import sys
@@ -20,6 +19,7 @@ from pathlib import Path
 import requests
 from cryptography.fernet import Fernet
 
+from bench._load import require_wrk
 from bench._services import free_port
 
 CONNECTIONS = 64
@@ -125,8 +125,7 @@ def _start(folder: Path, env: dict[str, str]) -> dict[str, tuple[str, subprocess
 
 
 def run(quick: bool) -> dict:
-    if not shutil.which("wrk"):
-        raise RuntimeError("wrk is not installed (make bench installs the Debian package)")
+    require_wrk()
     seconds, rounds = (3, 1) if quick else (10, 3)
     with tempfile.TemporaryDirectory(prefix="bench-runtime-") as tmp:
         folder = Path(tmp)

@@ -49,6 +49,7 @@ import json
 import logging
 import re
 import time
+from collections import Counter
 from dataclasses import dataclass, field
 from http import HTTPStatus
 from typing import Any
@@ -103,7 +104,7 @@ class StreamServer:
                  max_per_user: int = MAX_CONNECTIONS_PER_USER) -> None:
         self.resources = resources
         self.max_per_user = max_per_user
-        self.per_user: dict[str, int] = {}
+        self.per_user: Counter[str] = Counter()   # open connections of each user
         self.settings = resources.settings
         self.auth_timeout = auth_timeout
         self.expiry_warning = expiry_warning
@@ -194,11 +195,10 @@ class StreamServer:
         if principal is None:
             return
         # Counted on the loop's one thread, with no await between the check and the count.
-        if self.per_user.get(principal.user_id, 0) >= self.max_per_user:
-            self.counters["refused"] += 1
+        if self.per_user[principal.user_id] >= self.max_per_user:
             await self._close(conn, CLOSE_TOO_MANY_CONNECTIONS, "too_many_connections")
             return
-        self.per_user[principal.user_id] = self.per_user.get(principal.user_id, 0) + 1
+        self.per_user[principal.user_id] += 1
         client = Client(conn, principal)
         self.clients.add(client)
         self._watch_expiry(client)
@@ -340,11 +340,9 @@ class StreamServer:
             self._unsubscribe(client, code)
         self.clients.discard(client)
         user = client.principal.user_id
-        left = self.per_user.get(user, 1) - 1
-        if left > 0:
-            self.per_user[user] = left
-        else:
-            self.per_user.pop(user, None)
+        self.per_user[user] -= 1
+        if self.per_user[user] <= 0:
+            del self.per_user[user]
 
     async def _writer(self, client: Client) -> None:
         while True:

@@ -9,13 +9,16 @@ import psycopg
 from autostock.notify import messages, outbox
 
 
+def _texts(order: dict[str, Any], event: str, **fields: Any) -> dict[str, tuple[str, str]]:
+    """(title, body) of the notice in every language; the outbox picks the user's."""
+    return {language: messages.order_text(language, event=event, code=order["symbol"], name=None,
+                                          side=order["side"], **fields) for language in messages.LANGUAGES}
+
+
 def fill(conn: psycopg.Connection, order: dict[str, Any], fill_row_id: int, quantity: int, price: int) -> None:
     """A fill of `order` was applied (row id `fill_row_id` in `fills`)."""
-    texts = {language: messages.order_text(language, event="filled", code=order["symbol"], name=None,
-                                           side=order["side"], quantity=quantity, price=price)
-             for language in messages.LANGUAGES}
     outbox.enqueue_localized(conn, str(order["user_id"]), kind="fill", dedup_key=f"fill:{fill_row_id}",
-                             texts=texts, switch="notify_fills",
+                             texts=_texts(order, "filled", quantity=quantity, price=price), switch="notify_fills",
                              payload={"order_id": str(order["id"]), "symbol": order["symbol"],
                                       "side": order["side"], "quantity": quantity, "price": price,
                                       "account_id": str(order["account_id"])})
@@ -24,9 +27,7 @@ def fill(conn: psycopg.Connection, order: dict[str, Any], fill_row_id: int, quan
 def rejected(conn: psycopg.Connection, order: dict[str, Any]) -> None:
     """The broker (or reconciliation) rejected `order`."""
     reason = str(order.get("reject_reason") or order.get("reject_code") or "")
-    texts = {language: messages.order_text(language, event="rejected", code=order["symbol"], name=None,
-                                           side=order["side"], quantity=int(order["quantity"]), reason=reason)
-             for language in messages.LANGUAGES}
     outbox.enqueue_localized(conn, str(order["user_id"]), kind="rejected", dedup_key=f"rejected:{order['id']}",
-                             texts=texts, switch="notify_fills",
+                             texts=_texts(order, "rejected", quantity=int(order["quantity"]), reason=reason),
+                             switch="notify_fills",
                              payload={"order_id": str(order["id"]), "symbol": order["symbol"], "reason": reason})

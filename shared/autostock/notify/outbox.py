@@ -50,19 +50,24 @@ def enqueue(conn: psycopg.Connection, user_id: str, *, kind: str, dedup_key: str
     return None if row is None else str(row["id"])
 
 
-# `enqueue`'s statement: the notification, then one delivery per configured channel, only when
-# the notification went in (a replayed dedup_key inserts nothing). One round trip.
-_ENQUEUE = (
-    "WITH notice AS (INSERT INTO notifications (user_id, kind, dedup_key, title, body, payload)"
-    "   VALUES (%(u)s, %(kind)s, %(dedup)s, %(title)s, %(body)s, %(payload)s)"
-    "   ON CONFLICT (user_id, dedup_key) DO NOTHING RETURNING id),"
-    " telegram AS (INSERT INTO deliveries (notification_id, user_id, channel, target)"
-    "   SELECT notice.id, s.user_id, 'telegram', s.telegram_chat_id::text FROM notice, notification_settings s"
-    "   WHERE %(telegram)s AND s.user_id = %(u)s AND s.telegram_chat_id IS NOT NULL ON CONFLICT DO NOTHING),"
-    " webhook AS (INSERT INTO deliveries (notification_id, user_id, channel, target)"
-    "   SELECT notice.id, w.user_id, 'webhook', w.id::text FROM notice, outbound_webhooks w"
-    "   WHERE %(webhook)s AND w.user_id = %(u)s AND w.is_active ON CONFLICT DO NOTHING)"
-    " SELECT id FROM notice")
+# The notification (from `source`, a VALUES or SELECT of its six columns), then one delivery
+# per configured channel that `telegram` / `webhook` (SQL booleans) allow, only when the
+# notification went in (a replayed dedup_key inserts nothing). One round trip.
+def _enqueue_sql(source: str, *, telegram: str, webhook: str) -> str:
+    return (
+        "notice AS (INSERT INTO notifications (user_id, kind, dedup_key, title, body, payload)"
+        f"   {source} ON CONFLICT (user_id, dedup_key) DO NOTHING RETURNING id),"
+        " telegram AS (INSERT INTO deliveries (notification_id, user_id, channel, target)"
+        "   SELECT notice.id, s.user_id, 'telegram', s.telegram_chat_id::text FROM notice, notification_settings s"
+        f"   WHERE {telegram} AND s.user_id = %(u)s AND s.telegram_chat_id IS NOT NULL ON CONFLICT DO NOTHING),"
+        " webhook AS (INSERT INTO deliveries (notification_id, user_id, channel, target)"
+        "   SELECT notice.id, w.user_id, 'webhook', w.id::text FROM notice, outbound_webhooks w"
+        f"   WHERE {webhook} AND w.user_id = %(u)s AND w.is_active ON CONFLICT DO NOTHING)"
+        " SELECT id FROM notice")
+
+
+_ENQUEUE = "WITH " + _enqueue_sql("VALUES (%(u)s, %(kind)s, %(dedup)s, %(title)s, %(body)s, %(payload)s)",
+                                  telegram="%(telegram)s", webhook="%(webhook)s")
 
 
 def enqueue_localized(conn: psycopg.Connection, user_id: str, *, kind: str, dedup_key: str,
@@ -84,17 +89,9 @@ def _localized(switch: str) -> str:
     return (
         f"WITH prefs AS (SELECT language, {switch} AS wanted FROM notification_settings WHERE user_id = %(u)s),"
         " text AS (SELECT coalesce(%(texts)s::jsonb -> (SELECT language FROM prefs), %(texts)s::jsonb -> 'ko')"
-        "   AS pair),"
-        " notice AS (INSERT INTO notifications (user_id, kind, dedup_key, title, body, payload)"
-        "   SELECT %(u)s, %(kind)s, %(dedup)s, pair ->> 0, pair ->> 1, %(payload)s FROM text"
-        "   ON CONFLICT (user_id, dedup_key) DO NOTHING RETURNING id),"
-        " telegram AS (INSERT INTO deliveries (notification_id, user_id, channel, target)"
-        "   SELECT notice.id, s.user_id, 'telegram', s.telegram_chat_id::text FROM notice, notification_settings s"
-        f"   WHERE {wanted} AND s.user_id = %(u)s AND s.telegram_chat_id IS NOT NULL ON CONFLICT DO NOTHING),"
-        " webhook AS (INSERT INTO deliveries (notification_id, user_id, channel, target)"
-        "   SELECT notice.id, w.user_id, 'webhook', w.id::text FROM notice, outbound_webhooks w"
-        f"   WHERE {wanted} AND w.user_id = %(u)s AND w.is_active ON CONFLICT DO NOTHING)"
-        " SELECT id FROM notice")
+        "   AS pair), "
+        + _enqueue_sql("SELECT %(u)s, %(kind)s, %(dedup)s, pair ->> 0, pair ->> 1, %(payload)s FROM text",
+                       telegram=wanted, webhook=wanted))
 
 
 # The switches `enqueue_localized` takes: column names written into SQL, so only these.

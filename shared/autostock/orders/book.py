@@ -151,10 +151,9 @@ def _write_fill(conn: psycopg.Connection, order: dict[str, Any], fill: Fill, tra
                                                  ("commission", -trade.commission), ("tax", -trade.tax))
              if amount]
     runnings = list(itertools.accumulate(amount for _, amount in moves))
-    slots = {}
-    for n in range(3):
-        kind, amount = moves[n] if n < len(moves) else (None, None)
-        slots.update({f"k{n + 1}": kind, f"a{n + 1}": amount, f"r{n + 1}": runnings[n] if kind else None})
+    slots: dict[str, Any] = {f"{part}{n}": None for n in (1, 2, 3) for part in "kar"}   # unused: no row
+    for n, ((kind, amount), running) in enumerate(zip(moves, runnings), 1):
+        slots.update({f"k{n}": kind, f"a{n}": amount, f"r{n}": running})
     row = conn.execute(_WRITE_FILL[new_position], {
         "u": order["user_id"], "a": order["account_id"], "order": order["id"], "fill": fill.fill_id,
         "s": order["symbol"], "side": order["side"], "market": order["market"], "q": fill.quantity,

@@ -20,6 +20,7 @@ import psycopg
 from psycopg import sql
 from psycopg.types.json import Jsonb
 
+from autostock import db
 from autostock.brokers.base import OrderState
 from autostock.errors import Conflict
 from autostock.notify import notices
@@ -27,9 +28,8 @@ from autostock.notify import notices
 S = OrderState
 OPEN_STATES = tuple(s.value for s in S if s.is_open)
 FINAL_STATES = tuple(s.value for s in S if not s.is_open)
-# OPEN_STATES written into SQL (our own constants, never input): a hot statement then passes
-# no array to adapt, and its plan can use the partial index of open orders.
-OPEN_STATES_SQL = "(" + ", ".join(f"'{state}'" for state in OPEN_STATES) + ")"
+# OPEN_STATES written into SQL: the hot statements pass no array, and use the open-orders index.
+OPEN_STATES_SQL = db.constant_list(OPEN_STATES)
 
 ALLOWED: dict[S, frozenset[S]] = {
     S.PENDING_NEW: frozenset({S.ACCEPTED, S.PARTIALLY_FILLED, S.FILLED, S.REJECTED, S.UNKNOWN,

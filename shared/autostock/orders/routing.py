@@ -45,11 +45,10 @@ class BrokerRouter:
     """account → its adapter, built once and kept (tokens and sessions live in the adapter)."""
 
     def __init__(self, resources: Resources, adapters: dict[str, AdapterFactory] | None = None,
-                 *, clock: Clock = system_clock, in_transaction: frozenset[str] = IN_TRANSACTION) -> None:
+                 *, clock: Clock = system_clock) -> None:
         self.resources = resources
         self.clock = clock
         self.adapters = adapters if adapters is not None else ADAPTERS
-        self.in_transaction = in_transaction
         self._made: dict[str, Broker] = {}
         self._lock = threading.Lock()
 
@@ -70,7 +69,7 @@ class BrokerRouter:
         """Whether order entry places with this account's broker inside its own transaction.
         Answered from the registry, without building the adapter: a real broker's adapter reads
         its credentials from the database, which must not happen inside the caller's transaction."""
-        return account.broker in self.in_transaction
+        return account.broker in IN_TRANSACTION
 
 
 def desk_with_clock(resources: Resources, clock: Clock) -> Desk:

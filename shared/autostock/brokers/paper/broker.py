@@ -84,9 +84,14 @@ class PaperBroker(Broker):
         Yields the connection and the account row (None before `connect`); `lock` locks the
         row, which every change to the account's orders and cash holds first."""
         with db.tenant(self.resources.pool, self.user_id) as conn:
-            today, closed = model.day_state(self.clock())
-            account = store.account_today(conn, self.account_id, today, closed, lock=lock)
-            yield conn, (store.opened(account) if lock else account)
+            yield conn, self._account_today(conn, lock=lock)
+
+    def _account_today(self, conn: psycopg.Connection, *, lock: bool) -> dict[str, Any] | None:
+        """The account row after its day orders past their close are retired; with `lock`,
+        locked, and NotFound when the account was never opened."""
+        today, closed = model.day_state(self.clock())
+        account = store.account_today(conn, self.account_id, today, closed, lock=lock)
+        return store.opened(account) if lock else account
 
     def _quote(self, symbol: str) -> StoredQuote:
         quote = read_quote(self.resources.redis, self.resources.settings, symbol)
@@ -149,8 +154,7 @@ class PaperBroker(Broker):
         listener would find it applied). A refusal raises as from `place_order` and takes back
         only what this call wrote (a savepoint)."""
         ready = self._ready(request)
-        today, closed = model.day_state(self.clock())
-        account = store.opened(store.account_today(conn, self.account_id, today, closed, lock=True))
+        account = self._account_today(conn, lock=True)
         # A savepoint the commit releases (no RELEASE round trip on the way that does not refuse).
         conn.execute("SAVEPOINT paper_place")
         try:

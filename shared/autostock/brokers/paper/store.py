@@ -13,6 +13,7 @@ from typing import Any
 
 import psycopg
 
+from autostock import db
 from autostock.brokers.base import Fill, OrderState, OrderStatus, OrderType, Side
 from autostock.errors import NotFound
 from autostock.market.costs import CostModel
@@ -20,7 +21,7 @@ from autostock.market.quotes import SEOUL
 
 OPEN_STATES = (OrderState.ACCEPTED.value, OrderState.PARTIALLY_FILLED.value)
 # The same in SQL, for the statements every order runs (no array parameter to adapt).
-_OPEN = "(" + ", ".join(f"'{state}'" for state in OPEN_STATES) + ")"
+_OPEN = db.constant_list(OPEN_STATES)
 _ORDER_COLUMNS = ("id, account_id, user_id, client_order_id, symbol, market, product, side, order_type,"
                   " quantity, price, filled_quantity, filled_value, cancelled_quantity, state, reason,"
                   " trade_date, created_at")
@@ -131,7 +132,7 @@ def place(conn: psycopg.Connection, values: dict[str, Any]) -> Placed:
     checked against, in one statement (its reads do not see the row it inserts).
 
     The caller holds the account lock and checks the means; a failed check raises, and the
-    transaction's rollback takes the order back out."""
+    rollback (of the transaction, or of the caller's savepoint) takes the order back out."""
     names = ", ".join(values)
     marks = ", ".join(f"%({name})s" for name in values)
     row = conn.execute(
