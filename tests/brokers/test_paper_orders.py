@@ -217,3 +217,42 @@ def test_applying_the_same_fill_twice_changes_nothing(paper, resources, set_quot
     status = paper.order_status(oid)
     assert (status.state, status.filled_quantity, len(status.fills)) == (OrderState.PARTIALLY_FILLED, 4, 1)
     assert paper.balance().cash == 10_000_000 - 276_000 - 38     # 276,000 × 0.0140527 % = 38.79
+
+
+def test_an_immediate_fill_keeps_its_id_past_ten_digit_order_ids(paper, set_quote, symbol, database_url):
+    """The fill written with its order takes the order's id as `broker_order_id` spells it,
+    however long the id grows (ids are zero-padded to ten digits, not cut to them)."""
+    set_quote(symbol, 70_000)
+    import psycopg
+    with psycopg.connect(database_url, autocommit=True) as conn:  # the sequence's owner
+        before = conn.execute("SELECT last_value FROM paper_orders_id_seq").fetchone()[0]
+        conn.execute("SELECT setval('paper_orders_id_seq', 12345678900)")
+    try:
+        ack = paper.place_order(market(symbol, Side.BUY, 1))
+        assert ack.broker_order_id == "12345678901"
+        [fill] = paper.order_status(ack.broker_order_id).fills
+        assert fill.fill_id == "12345678901-0"
+        short = paper.place_order(market(symbol, Side.BUY, 1))  # and a short id is padded
+    finally:
+        with psycopg.connect(database_url, autocommit=True) as conn:
+            conn.execute("SELECT setval('paper_orders_id_seq', %s)", (before,))
+    assert short.broker_order_id == "12345678902"
+
+
+def test_a_refused_marketable_order_leaves_no_order_fill_or_cash_move(paper_factory, set_quote, symbol, resources):
+    """A marketable order is written with its fill before its means are checked; a refusal
+    takes both back with the transaction."""
+    broker = paper_factory(cash=100_000)
+    set_quote(symbol, 70_000)
+    broker.place_order(market(symbol, Side.BUY, 1))
+    cash = broker.balance().cash
+    with pytest.raises(BrokerRejected) as refused:
+        broker.place_order(market(symbol, Side.BUY, 1))
+    assert refused.value.code == "insufficient_buying_power"
+    with pytest.raises(BrokerRejected) as refused:
+        broker.place_order(market(symbol, Side.SELL, 2))
+    assert refused.value.code == "insufficient_holdings"
+    assert broker.balance().cash == cash
+    assert [(o.side, o.filled_quantity) for o in broker.orders_today()] == [(Side.BUY, 1)]
+    [position] = broker.positions()
+    assert position.quantity == 1

@@ -44,6 +44,10 @@ def test_transitions_are_stored_and_published(trader, listed, desk, heard, resou
     # Each message carries the order as its event left it, though one commit made all three.
     states = {s: body["order"]["status"] for s, body in heard if body.get("order", {}).get("id") == order["id"]}
     assert states == {"orders.created": "pending_new", "orders.accepted": "accepted", "orders.filled": "filled"}
+    # ... the fill included: the order is inserted filled, and the events before the fill see none of it.
+    filled_then = {s: (body["order"]["filled_quantity"], body["order"]["reserved_cash"] > 0)
+                   for s, body in heard if body.get("order", {}).get("id") == order["id"]}
+    assert filled_then == {"orders.created": (0, True), "orders.accepted": (0, True), "orders.filled": (10, False)}
     with db.service(resources.pool) as conn:
         stored = [(r["event"], r["from_state"], r["to_state"]) for r in conn.execute(
             "SELECT event, from_state, to_state FROM order_events WHERE order_id = %s ORDER BY id",

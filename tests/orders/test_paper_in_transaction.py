@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from autostock import db, orders
-from autostock.orders import entry
+from autostock.orders import book, entry
 from tests.helpers import eventually, invoke
 from tests.orders.conftest import books_reconcile, order_body
 from tests.brokers.conftest import exchange, kis_env  # noqa: F401 - fixtures
@@ -36,8 +36,8 @@ def test_a_failure_after_the_paper_fill_leaves_nothing_behind_and_a_retry_places
     before = _rows(resources, user["account_id"])
 
     def broken(*args, **kwargs):
-        raise RuntimeError("applying the fill failed after the paper broker filled the order")
-    monkeypatch.setattr(entry, "apply_status", broken)
+        raise RuntimeError("recording the order and its fill failed after the paper broker filled it")
+    monkeypatch.setattr(book, "create_filled", broken)
     with pytest.raises(RuntimeError):
         entry.place_order(desk, user["id"], body, idempotency_key="atomic-1")
     assert _rows(resources, user["account_id"]) == before, "the paper fill was rolled back with the rest"
@@ -116,3 +116,33 @@ def test_only_brokers_that_can_place_in_a_transaction_are_routed_there(resources
     assert not desk.places_in_transaction(kis)
     with pytest.raises(NotImplementedError):
         desk.broker_for(kis).place_order_in(None, OrderRequest("005930", Side.BUY, 1, OrderType.LIMIT, 70_000))
+
+
+def test_a_paper_order_is_six_statements_and_a_commit(trader, listed, desk, monkeypatch):
+    """What a paper order costs the database (docs/benchmarks.md): BEGIN as the tenant; the locks;
+    the exposure; the paper broker's account, then its order with its fill; our order with its
+    events, fill, position, cash, ledger and notice; COMMIT. A step that comes back as a
+    statement of its own shows here first."""
+    import threading
+
+    import psycopg
+    symbol = listed(price=70_000)
+    user = trader(cash=10_000_000)
+    assert entry.place_order(desk, user["id"], order_body(symbol, price=60_000, quantity=1))[0] == 201
+    me, sent = threading.get_ident(), []
+    execute, commit = psycopg.Connection.execute, psycopg.Connection.commit
+
+    def counted(name, real):
+        def call(self, *args, **kwargs):
+            idle = self.pgconn.transaction_status == psycopg.pq.TransactionStatus.IDLE
+            if threading.get_ident() == me and not (name == "commit" and idle):  # an idle commit sends nothing
+                sent.append(name)
+            return real(self, *args, **kwargs)
+        return call
+    monkeypatch.setattr(psycopg.Connection, "execute", counted("execute", execute))
+    monkeypatch.setattr(psycopg.Connection, "commit", counted("commit", commit))
+    status, order = entry.place_order(desk, user["id"], order_body(symbol, price=None, order_type="market",
+                                                                  quantity=2))
+    monkeypatch.undo()
+    assert status == 201 and order["status"] == "filled" and order["filled_quantity"] == 2
+    assert sent == ["execute"] * 6 + ["commit"]

@@ -233,6 +233,8 @@ class Broker(abc.ABC):
         """Place inside the caller's open transaction on `conn` (a psycopg connection), so that
         the order is placed in the same commit as the platform's record of it; the ack's
         status carries what happened to it (fills included) for the caller to record there.
+        A refusal raises after the broker may have written its half: the caller rolls its
+        transaction back (order entry then records the rejection in a transaction of its own).
         Only a broker whose books live in the platform's database can (the paper broker; the
         broker router says which)."""
         raise NotImplementedError(f"{self.name} places orders over the network, not in a transaction")

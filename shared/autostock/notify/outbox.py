@@ -52,8 +52,9 @@ def enqueue(conn: psycopg.Connection, user_id: str, *, kind: str, dedup_key: str
 
 # The notification (from `source`, a VALUES or SELECT of its six columns), then one delivery
 # per configured channel that `telegram` / `webhook` (SQL booleans) allow, only when the
-# notification went in (a replayed dedup_key inserts nothing). One round trip.
-def _enqueue_sql(source: str, *, telegram: str, webhook: str) -> str:
+# notification went in (a replayed dedup_key inserts nothing). CTEs of one statement, whose
+# `notice` holds the new notification's id.
+def _enqueue_ctes(source: str, *, telegram: str, webhook: str) -> str:
     return (
         "notice AS (INSERT INTO notifications (user_id, kind, dedup_key, title, body, payload)"
         f"   {source} ON CONFLICT (user_id, dedup_key) DO NOTHING RETURNING id),"
@@ -62,12 +63,11 @@ def _enqueue_sql(source: str, *, telegram: str, webhook: str) -> str:
         f"   WHERE {telegram} AND s.user_id = %(u)s AND s.telegram_chat_id IS NOT NULL ON CONFLICT DO NOTHING),"
         " webhook AS (INSERT INTO deliveries (notification_id, user_id, channel, target)"
         "   SELECT notice.id, w.user_id, 'webhook', w.id::text FROM notice, outbound_webhooks w"
-        f"   WHERE {webhook} AND w.user_id = %(u)s AND w.is_active ON CONFLICT DO NOTHING)"
-        " SELECT id FROM notice")
+        f"   WHERE {webhook} AND w.user_id = %(u)s AND w.is_active ON CONFLICT DO NOTHING)")
 
 
-_ENQUEUE = "WITH " + _enqueue_sql("VALUES (%(u)s, %(kind)s, %(dedup)s, %(title)s, %(body)s, %(payload)s)",
-                                  telegram="%(telegram)s", webhook="%(webhook)s")
+_ENQUEUE = ("WITH " + _enqueue_ctes("VALUES (%(u)s, %(kind)s, %(dedup)s, %(title)s, %(body)s, %(payload)s)",
+                                    telegram="%(telegram)s", webhook="%(webhook)s") + " SELECT id FROM notice")
 
 
 def enqueue_localized(conn: psycopg.Connection, user_id: str, *, kind: str, dedup_key: str,
@@ -79,23 +79,36 @@ def enqueue_localized(conn: psycopg.Connection, user_id: str, *, kind: str, dedu
     notification is kept in the app but goes to no external channel. One round trip, where
     reading the settings first would be two."""
     row = conn.execute(_ENQUEUE_LOCALIZED[switch], {
-        "u": user_id, "kind": kind, "dedup": dedup_key, "payload": Jsonb(payload or {}),
-        "texts": Jsonb({language: list(pair) for language, pair in texts.items()})}).fetchone()
+        "u": user_id, **localized_params(kind=kind, texts=texts, payload=payload), "dedup": dedup_key}).fetchone()
     return None if row is None else str(row["id"])
 
 
-def _localized(switch: str) -> str:
+def localized_ctes(switch: str, *, dedup: str = "%(dedup)s", payload: str = "%(payload)s",
+                   after: str = "") -> str:
+    """`enqueue_localized`'s CTEs, for a statement that writes the notice with its cause:
+    `dedup` and `payload` are SQL (the cause's CTEs may make them), `after` a FROM list the
+    notice needs a row of (it is written once per row). Parameters: `localized_params` and
+    `u`, the user."""
+    if switch not in _SWITCHES:
+        raise ValueError(f"not a notification switch: {switch}")
     wanted = "coalesce((SELECT wanted FROM prefs), true)"   # no settings row: the switch is on
     return (
-        f"WITH prefs AS (SELECT language, {switch} AS wanted FROM notification_settings WHERE user_id = %(u)s),"
+        f"prefs AS (SELECT language, {switch} AS wanted FROM notification_settings WHERE user_id = %(u)s),"
         " text AS (SELECT coalesce(%(texts)s::jsonb -> (SELECT language FROM prefs), %(texts)s::jsonb -> 'ko')"
         "   AS pair), "
-        + _enqueue_sql("SELECT %(u)s, %(kind)s, %(dedup)s, pair ->> 0, pair ->> 1, %(payload)s FROM text",
-                       telegram=wanted, webhook=wanted))
+        + _enqueue_ctes(f"SELECT %(u)s, %(kind)s, {dedup}, pair ->> 0, pair ->> 1, {payload} FROM text{after}",
+                        telegram=wanted, webhook=wanted))
+
+
+def localized_params(*, kind: str, texts: dict[str, tuple[str, str]],
+                     payload: dict[str, Any] | None = None) -> dict[str, Any]:
+    return {"kind": kind, "payload": Jsonb(payload or {}),
+            "texts": Jsonb({language: list(pair) for language, pair in texts.items()})}
 
 
 # The switches `enqueue_localized` takes: column names written into SQL, so only these.
-_ENQUEUE_LOCALIZED = {switch: _localized(switch) for switch in ("notify_fills",)}
+_SWITCHES = ("notify_fills",)
+_ENQUEUE_LOCALIZED = {switch: f"WITH {localized_ctes(switch)} SELECT id FROM notice" for switch in _SWITCHES}
 
 
 def user_language(conn: psycopg.Connection, user_id: str) -> str:

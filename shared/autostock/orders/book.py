@@ -15,7 +15,7 @@ from typing import Any
 
 import psycopg
 
-from autostock.brokers.base import Fill, OrderState
+from autostock.brokers.base import Fill, OrderState, OrderStatus
 from autostock.market.costs import CostModel
 from autostock.notify import notices
 from autostock.orders import lifecycle
@@ -115,11 +115,13 @@ def apply_fill(conn: psycopg.Connection, order: dict[str, Any], fill: Fill, cost
 # `_write_fill`'s statement. The fill goes in first and is unique per (account, broker fill
 # id); the position, the cash and its ledger rows change only when it went in (`fill` has its
 # row), so a fill applied twice changes nothing. A data-modifying CTE makes it one round trip.
+# `{order}` is the order's id: a parameter, or the `created` CTE of a new order's statement,
+# whose fill cannot have been applied before (a broker that reused a fill id fails the insert).
 _FILL = (
     "INSERT INTO fills (user_id, account_id, order_id, broker_fill_id, symbol, side, quantity, price,"
-    " commission, tax, realized_pnl, filled_at) VALUES (%(u)s, %(a)s, %(order)s, %(fill)s, %(s)s, %(side)s,"
-    " %(q)s, %(price)s, %(commission)s, %(tax)s, %(realized)s, coalesce(%(at)s, now()))"
-    " ON CONFLICT (account_id, broker_fill_id) DO NOTHING RETURNING id")
+    " commission, tax, realized_pnl, filled_at) VALUES (%(u)s, %(a)s, {order}, %(fill)s, %(s)s, %(side)s,"
+    " %(q)s, %(price)s, %(commission)s, %(tax)s, %(realized)s, coalesce(%(at)s, now())){conflict}"
+    " RETURNING id")
 _NEW_POSITION = (
     "INSERT INTO positions (user_id, account_id, symbol, market, quantity, cost_basis, realized_pnl,"
     " opened_at) SELECT %(u)s, %(a)s, %(s)s, %(market)s, %(held)s, %(basis)s, %(realized)s, now() FROM fill")
@@ -134,18 +136,25 @@ _CASH = (
 # after it; a move of zero writes no row. Three scalar slots, not arrays: nothing to adapt.
 _LEDGER = (
     "INSERT INTO cash_ledger (user_id, account_id, kind, amount, balance_after, order_id, fill_id)"
-    " SELECT %(u)s, %(a)s, m.kind, m.amount, cash.cash - %(total)s + m.running, %(order)s, fill.id"
+    " SELECT %(u)s, %(a)s, m.kind, m.amount, cash.cash - %(total)s + m.running, {order}, fill.id"
     " FROM fill, cash, (VALUES (1, %(k1)s, %(a1)s::bigint, %(r1)s::bigint), (2, %(k2)s, %(a2)s, %(r2)s),"
     "   (3, %(k3)s, %(a3)s, %(r3)s)) AS m(n, kind, amount, running) WHERE m.kind IS NOT NULL ORDER BY m.n")
-_WRITE_FILL = {new: f"WITH fill AS ({_FILL}), position AS ({_NEW_POSITION if new else _MOVE_POSITION}),"
-                    f" cash AS ({_CASH}), ledger AS ({_LEDGER}) SELECT id FROM fill"
-               for new in (True, False)}
 
 
-def _write_fill(conn: psycopg.Connection, order: dict[str, Any], fill: Fill, trade: Trade, *,
-                new_position: bool) -> int | None:
-    """Insert the fill and move the position and the cash; the fill's row id, or None when the
-    fill was applied before."""
+def _fill_ctes(new_position: bool, order: str, conflict: str) -> str:
+    position = _NEW_POSITION if new_position else _MOVE_POSITION
+    return (f"fill AS ({_FILL.format(order=order, conflict=conflict)}), position AS ({position}),"
+            f" cash AS ({_CASH}), ledger AS ({_LEDGER.format(order=order)})")
+
+
+_WRITE_FILL = {new: f"WITH {_fill_ctes(new, '%(order)s', ' ON CONFLICT (account_id, broker_fill_id) DO NOTHING')}"
+                    " SELECT id FROM fill" for new in (True, False)}
+# A new order's immediate fill, its notice included, written by the order's own insert.
+_CREATED_FILL = {new: f", {_fill_ctes(new, '(SELECT id FROM created)', '')}, {notices.FILL_CTES}"
+                 for new in (True, False)}
+
+
+def _fill_params(order: dict[str, Any], fill: Fill, trade: Trade) -> dict[str, Any]:
     sign = -1 if order["side"] == "buy" else 1
     moves = [(kind, amount) for kind, amount in ((order["side"], sign * trade.value),
                                                  ("commission", -trade.commission), ("tax", -trade.tax))
@@ -154,17 +163,25 @@ def _write_fill(conn: psycopg.Connection, order: dict[str, Any], fill: Fill, tra
     slots: dict[str, Any] = {f"{part}{n}": None for n in (1, 2, 3) for part in "kar"}   # unused: no row
     for n, ((kind, amount), running) in enumerate(zip(moves, runnings), 1):
         slots.update({f"k{n}": kind, f"a{n}": amount, f"r{n}": running})
-    row = conn.execute(_WRITE_FILL[new_position], {
-        "u": order["user_id"], "a": order["account_id"], "order": order["id"], "fill": fill.fill_id,
-        "s": order["symbol"], "side": order["side"], "market": order["market"], "q": fill.quantity,
-        "price": fill.price, "commission": trade.commission, "tax": trade.tax, "realized": trade.realized,
-        "at": fill.filled_at, "held": trade.quantity_after, "basis": trade.cost_basis_after,
-        "total": runnings[-1] if runnings else 0, **slots}).fetchone()
+    return {"u": order["user_id"], "a": order["account_id"], "fill": fill.fill_id, "s": order["symbol"],
+            "side": order["side"], "market": order["market"], "q": fill.quantity, "price": fill.price,
+            "commission": trade.commission, "tax": trade.tax, "realized": trade.realized, "at": fill.filled_at,
+            "held": trade.quantity_after, "basis": trade.cost_basis_after,
+            "total": runnings[-1] if runnings else 0, **slots}
+
+
+def _write_fill(conn: psycopg.Connection, order: dict[str, Any], fill: Fill, trade: Trade, *,
+                new_position: bool) -> int | None:
+    """Insert the fill and move the position and the cash; the fill's row id, or None when the
+    fill was applied before."""
+    row = conn.execute(_WRITE_FILL[new_position], {**_fill_params(order, fill, trade), "order": order["id"]}).fetchone()
     return None if row is None else row["id"]
 
 
-def _advance_order(conn: psycopg.Connection, order: dict[str, Any], fill: Fill, trade: Trade,
-                   costs: CostModel) -> tuple[dict[str, Any], list[lifecycle.OrderEvent]]:
+def after_fill(order: dict[str, Any], fill: Fill, trade: Trade,
+               costs: CostModel) -> tuple[OrderState | None, dict[str, Any], dict[str, Any]]:
+    """What one more fill makes of `order`: (its next state, None for a closed order that keeps
+    its own; the changed columns; the event's data)."""
     filled = int(order["filled_quantity"]) + fill.quantity
     value = int(order["filled_value"]) + trade.value
     remaining = max(0, int(order["quantity"]) - filled - int(order["cancelled_quantity"]))
@@ -183,14 +200,51 @@ def _advance_order(conn: psycopg.Connection, order: dict[str, Any], fill: Fill, 
     if order["state"] in lifecycle.FINAL_STATES:
         # A fill the broker reports after we closed the order (cancel raced a fill): the
         # broker's record wins, the state stays.
-        changes.update(reserved_cash=0, reserved_quantity=0)
-        return lifecycle.note(conn, order, "late_fill", data, **changes)
+        return None, {**changes, "reserved_cash": 0, "reserved_quantity": 0}, data
     if remaining == 0:
         target = OrderState.CANCELLED if int(order["cancelled_quantity"]) else OrderState.FILLED
     elif order["state"] == OrderState.PENDING_CANCEL.value:
         target = OrderState.PENDING_CANCEL
     else:
         target = OrderState.PARTIALLY_FILLED
+    return target, changes, data
+
+
+def _advance_order(conn: psycopg.Connection, order: dict[str, Any], fill: Fill, trade: Trade,
+                   costs: CostModel) -> tuple[dict[str, Any], list[lifecycle.OrderEvent]]:
+    target, changes, data = after_fill(order, fill, trade, costs)
+    if target is None:
+        return lifecycle.note(conn, order, "late_fill", data, **changes)
     event = "filled" if target == OrderState.FILLED else "partially_filled"
     row, ev = lifecycle.transition(conn, order, target, event=event, data=data, **changes)
     return row, [ev]
+
+
+def only_fill(status: OrderStatus | None) -> Fill | None:
+    """The one fill of a new order's status, when that fill is all the broker has done to it
+    (an order it also closed, or one with several fills, takes `sync.apply_status`)."""
+    if status is None or len(status.fills) != 1 or status.fills[0].quantity != status.filled_quantity:
+        return None
+    if status.state not in (OrderState.PARTIALLY_FILLED, OrderState.FILLED):
+        return None
+    return status.fills[0]
+
+
+def create_filled(conn: psycopg.Connection, columns: dict[str, Any], *, broker_order_id: str, fill: Fill,
+                  costs: CostModel, on: dt.date,
+                  holding: Holding) -> tuple[dict[str, Any], list[lifecycle.OrderEvent]]:
+    """Insert a new order the broker accepted and filled at once (`only_fill`), as the fill
+    left it, with its events (created, accepted, filled), the fill, the position, the cash and
+    its ledger, and the fill notice: one statement, where the step-by-step path takes four and
+    writes the order twice. `holding` is the account's position in the symbol, read under the
+    books lock; `columns` are `lifecycle.NEW_ORDER_COLUMNS`."""
+    new = {**columns, "state": OrderState.ACCEPTED.value, "filled_quantity": 0, "filled_value": 0, "fees": 0,
+           "cancelled_quantity": 0}
+    trade = trade_effect(new["side"], fill.quantity, fill.price, holding.quantity, holding.cost_basis, costs,
+                         market=new["market"], on=on)
+    target, changes, data = after_fill(new, fill, trade, costs)
+    assert target is not None  # a new order is open
+    params = {**_fill_params(new, fill, trade),
+              **notices.fill_params(new, fill.quantity, fill.price)}
+    return lifecycle.create(conn, ((OrderState.ACCEPTED, {}), (target, data)), broker_order_id=broker_order_id,
+                            filled=changes, then=_CREATED_FILL[not holding.exists], then_params=params, **columns)

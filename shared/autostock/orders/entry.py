@@ -29,7 +29,7 @@ from typing import Any
 import psycopg
 
 from autostock import db, risk
-from autostock.brokers.base import OrderRequest, OrderState, OrderType, Side, UnknownOutcome
+from autostock.brokers.base import OrderAck, OrderRequest, OrderState, OrderType, Side, UnknownOutcome
 from autostock.errors import AppError, BrokerRejected, BrokerUnavailable, Conflict
 from autostock.market import calendar
 from autostock.orders import book, context, directory, idempotency, lifecycle, pricing, views
@@ -41,6 +41,7 @@ log = logging.getLogger("autostock.orders")
 FIELDS = {"account_id": str, "symbol": str, "side": str, "quantity": int, "order_type": str,
           "type": str, "price": int, "time_in_force": str, "client_order_id": str}
 REQUIRED = ("symbol", "side", "quantity")
+CLIENT_ORDER_ID_KEY = "orders_account_id_client_order_id_key"   # UNIQUE (account_id, client_order_id)
 
 
 @dataclass(frozen=True)
@@ -99,6 +100,15 @@ class _KeyTaken(Exception):
     """Another request holds (or held) the idempotency key: answer with its stored response."""
 
 
+class _Refused(Exception):
+    """The broker refused an order placed inside our transaction, after writing its half: roll
+    everything back, then record the refusal in a transaction of its own."""
+
+    def __init__(self, error: AppError) -> None:
+        super().__init__(error.code)
+        self.error = error
+
+
 def place_order(desk: Desk, user_id: str, body: dict[str, Any],
                 idempotency_key: str | None = None) -> tuple[int, dict[str, Any]]:
     """Place an order for `user_id`; returns (201, order) or the first answer for the key."""
@@ -110,6 +120,8 @@ def place_order(desk: Desk, user_id: str, body: dict[str, Any],
     except _KeyTaken:
         return idempotency.replay(desk.resources.pool, user_id, key, fingerprint)
     except psycopg.errors.UniqueViolation as e:
+        if e.diag.constraint_name != CLIENT_ORDER_ID_KEY:
+            raise
         raise Conflict("an order with this client_order_id already exists on the account",
                        code="duplicate_client_order_id") from e
     _publish(desk, recorded.events)
@@ -121,9 +133,12 @@ def place_order(desk: Desk, user_id: str, body: dict[str, Any],
 def _record_once_ready(desk: Desk, user_id: str, order: NewOrder, key: str | None,
                        fingerprint: str) -> _Recorded:
     """Record the order; the first order of a user or an account sets things up once first."""
-    for _ in range(3):
+    refused: AppError | None = None
+    for _ in range(4):
         try:
-            return _record(desk, user_id, order, key, fingerprint)
+            return _record(desk, user_id, order, key, fingerprint, refused)
+        except _Refused as e:
+            refused = e.error
         except _NoDefaultAccount:
             from autostock import accounts  # identity makes the paper account on first need
             accounts.default_account(desk.resources, user_id)
@@ -141,7 +156,8 @@ def _open_books(desk: Desk, account: AccountTerms) -> None:
         book.open_book(conn, account.user_id, account.id, cash)
 
 
-def _record(desk: Desk, user_id: str, order: NewOrder, key: str | None, fingerprint: str) -> _Recorded:
+def _record(desk: Desk, user_id: str, order: NewOrder, key: str | None, fingerprint: str,
+            refused: AppError | None = None) -> _Recorded:
     now = desk.now()
     with db.tenant(desk.resources.pool, user_id) as conn:
         # The key first, before any lock: a retry of a finished request stops here.
@@ -179,7 +195,7 @@ def _record(desk: Desk, user_id: str, order: NewOrder, key: str | None, fingerpr
             trading_day=now.date())
         if desk.places_in_transaction(account):
             holding = book.Holding(seen.position_rows > 0, seen.held, seen.held_cost)
-            return _place_here(conn, desk, account, columns, key, holding)
+            return _place_here(conn, desk, account, columns, key, holding, refused)
         row, events = lifecycle.create(conn, **columns)
         if key:
             idempotency.attach_order(conn, user_id, key, str(row["id"]))
@@ -187,25 +203,42 @@ def _record(desk: Desk, user_id: str, order: NewOrder, key: str | None, fingerpr
 
 
 def _place_here(conn: psycopg.Connection, desk: Desk, account: AccountTerms, columns: dict[str, Any],
-                key: str | None, holding: book.Holding) -> _Recorded:
+                key: str | None, holding: book.Holding, refused: AppError | None) -> _Recorded:
     """Place inside the transaction, then record the order as the broker's answer left it (one
-    insert, not an insert and an update per step) and apply its immediate fills."""
-    try:
-        ack = desk.broker_for(account).place_order_in(conn, _request_of(columns))
-    except AppError as e:  # refused (BrokerRejected, or the request's shape): nothing was placed
+    insert, with its immediate fill, not an insert and an update per step).
+
+    A refusal (BrokerRejected, or the request's shape) comes after the broker wrote its half,
+    so the whole transaction is rolled back (`_Refused`) and the order is recorded as rejected
+    by the next attempt (`refused`), which places nothing."""
+    if refused is not None:
         order, events = lifecycle.create(
-            conn, ((OrderState.REJECTED, {"code": e.code}),), reject_code=e.code, reject_reason=e.message[:500],
-            **{**columns, "reserved_cash": 0, "reserved_quantity": 0})
+            conn, ((OrderState.REJECTED, {"code": refused.code}),), reject_code=refused.code,
+            reject_reason=refused.message[:500], **{**columns, "reserved_cash": 0, "reserved_quantity": 0})
     else:
-        order, events = lifecycle.create(conn, ((OrderState.ACCEPTED, {}),), broker_order_id=ack.broker_order_id,
-                                         **columns)
-        if ack.status is not None:
-            order, more = apply_status(conn, order, ack.status, desk.costs, on=desk.today(), holding=holding)
-            events += more
+        try:
+            ack = desk.broker_for(account).place_order_in(conn, _request_of(columns))
+        except AppError as e:
+            raise _Refused(e) from e
+        order, events = _record_ack(conn, desk, columns, ack, holding)
     response = views.order(order)
     if key:
         idempotency.complete(conn, account.user_id, key, 201, response, order_id=str(order["id"]))
     return _Recorded(order, account, events, response)
+
+
+def _record_ack(conn: psycopg.Connection, desk: Desk, columns: dict[str, Any], ack: OrderAck,
+                holding: book.Holding) -> tuple[dict[str, Any], list[lifecycle.OrderEvent]]:
+    """Insert the order the broker accepted; an immediate fill goes in with it (one statement)."""
+    fill = book.only_fill(ack.status)
+    if fill is not None:
+        return book.create_filled(conn, columns, broker_order_id=ack.broker_order_id, fill=fill,
+                                  costs=desk.costs, on=desk.today(), holding=holding)
+    order, events = lifecycle.create(conn, ((OrderState.ACCEPTED, {}),), broker_order_id=ack.broker_order_id,
+                                     **columns)
+    if ack.status is not None:
+        order, more = apply_status(conn, order, ack.status, desk.costs, on=desk.today(), holding=holding)
+        events += more
+    return order, events
 
 
 def _request_of(order: dict[str, Any]) -> OrderRequest:

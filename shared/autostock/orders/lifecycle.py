@@ -144,26 +144,38 @@ NEW_ORDER_COLUMNS = ("user_id", "account_id", "client_order_id", "symbol", "mark
                      "reserved_quantity", "broker", "trading_day")
 # What a broker's answer sets when the order is placed in the transaction that creates it.
 _BORN_COLUMNS = ("state", "broker_order_id", "reject_code", "reject_reason")
-# The order and its events in one statement: `created`, then each hop the broker's answer made.
-_CREATE = (
-    f"WITH created AS (INSERT INTO orders ({', '.join(NEW_ORDER_COLUMNS + _BORN_COLUMNS)}, accepted_at, closed_at)"
-    f" VALUES ({', '.join(['%s'] * len(NEW_ORDER_COLUMNS + _BORN_COLUMNS))},"
-    "   CASE WHEN %s THEN now() END, CASE WHEN %s THEN now() END) RETURNING " + ORDER_COLUMNS + "),"
-    " event AS (INSERT INTO order_events (user_id, order_id, event, from_state, to_state, data)"
-    "   SELECT c.user_id, c.id, e.hop->>'event', e.hop->>'from', e.hop->>'to', e.hop->'data'"
-    "   FROM created c, jsonb_array_elements(%s::jsonb) WITH ORDINALITY AS e(hop, n) ORDER BY e.n)"
-    " SELECT * FROM created")
+# What an immediate fill sets on a new order (`book.create_filled`), besides the state.
+FILL_COLUMNS = ("filled_quantity", "filled_value", "average_fill_price", "fees", "cancelled_quantity")
+
+
+@functools.lru_cache(maxsize=16)
+def _create_sql(columns: tuple[str, ...], then: str) -> str:
+    """The order and its events in one statement: `created`, then each hop the broker's answer
+    made; `then` adds CTEs that write what the order brought with it (they see `created`)."""
+    return (
+        f"WITH created AS (INSERT INTO orders ({', '.join(columns)}, accepted_at, closed_at)"
+        f" VALUES ({', '.join(f'%(c_{name})s' for name in columns)},"
+        "   CASE WHEN %(c_accepted)s THEN now() END, CASE WHEN %(c_closed)s THEN now() END)"
+        f"   RETURNING {ORDER_COLUMNS}),"
+        " event AS (INSERT INTO order_events (user_id, order_id, event, from_state, to_state, data)"
+        "   SELECT c.user_id, c.id, e.hop->>'event', e.hop->>'from', e.hop->>'to', e.hop->'data'"
+        "   FROM created c, jsonb_array_elements(%(c_events)s::jsonb) WITH ORDINALITY AS e(hop, n) ORDER BY e.n)"
+        f"{then} SELECT * FROM created")
 
 
 def create(conn: psycopg.Connection, hops: tuple[tuple[OrderState, dict[str, Any]], ...] = (),
            *, broker_order_id: str | None = None, reject_code: str | None = None,
-           reject_reason: str | None = None, **columns: Any) -> tuple[dict[str, Any], list[OrderEvent]]:
+           reject_reason: str | None = None, filled: dict[str, Any] | None = None, then: str = "",
+           then_params: dict[str, Any] | None = None,
+           **columns: Any) -> tuple[dict[str, Any], list[OrderEvent]]:
     """Insert a new order (every one of NEW_ORDER_COLUMNS) with its `created` event.
 
     `hops` ((target state, event data) each) move it on in the same statement, for an order
-    placed in the transaction that creates it: it is born in the broker's answer (accepted, or
-    rejected), with every event the step-by-step path would have written. Each hop must be a
-    transition `ALLOWED` from the one before."""
+    placed in the transaction that creates it: it is born in the broker's answer (accepted,
+    rejected, or filled), with every event the step-by-step path would have written. Each hop
+    must be a transition `ALLOWED` from the one before. `filled` (FILL_COLUMNS, and the
+    reservation left) is what the last hop's fill made of it; `then` (CTEs, with their
+    `then_params`) writes that fill in the same statement."""
     if set(columns) != set(NEW_ORDER_COLUMNS):
         raise ValueError(f"a new order sets exactly {NEW_ORDER_COLUMNS}")
     state = S.PENDING_NEW
@@ -173,14 +185,18 @@ def create(conn: psycopg.Connection, hops: tuple[tuple[OrderState, dict[str, Any
             raise ValueError(f"a new order cannot go from {state.value} to {target.value}")
         events.append({"event": target.value, "from": state.value, "to": target.value, "data": data})
         state = target
-    row = conn.execute(_CREATE, [*(columns[name] for name in NEW_ORDER_COLUMNS), state.value, broker_order_id,
-                                 reject_code, reject_reason, state == S.ACCEPTED, not state.is_open,
-                                 Jsonb(events)]).fetchone()
+    values = {**columns, "state": state.value, "broker_order_id": broker_order_id, "reject_code": reject_code,
+              "reject_reason": reject_reason, **(filled or {})}
+    params = {f"c_{name}": value for name, value in values.items()}
+    params.update(c_accepted=any(target == S.ACCEPTED for target, _ in hops), c_closed=not state.is_open,
+                  c_events=Jsonb(events), **(then_params or {}))
+    row = conn.execute(_create_sql(tuple(values), then), params).fetchone()
     if state == S.REJECTED:
         notices.rejected(conn, row)
-    # Each event carries the order as that event left it, as the step-by-step path publishes.
-    return row, [OrderEvent(e["event"], row if e["to"] == state.value else {**row, "state": e["to"]})
-                 for e in events]
+    # Each event carries the order as that event left it, as the step-by-step path publishes:
+    # the ones before a fill see none of it.
+    before = {**row, **{name: columns.get(name, 0) for name in filled}, "closed_at": None} if filled else row
+    return row, [OrderEvent(e["event"], row if e is events[-1] else {**before, "state": e["to"]}) for e in events]
 
 
 def note(conn: psycopg.Connection, order: dict[str, Any], event: str, data: dict[str, Any],

@@ -20,10 +20,10 @@ from typing import Any, ClassVar
 import psycopg
 
 from autostock import db, events
-from autostock.brokers.base import (AccountInfo, Balance, Broker, DailyBar, OrderAck, OrderRequest,
+from autostock.brokers.base import (AccountInfo, Balance, Broker, DailyBar, Fill, OrderAck, OrderRequest,
                                     OrderState, OrderStatus, OrderType, Position, Quote, Side)
 from autostock.brokers.paper import model, store
-from autostock.errors import AppError, Conflict, NotFound, ValidationError
+from autostock.errors import Conflict, NotFound, ValidationError
 from autostock.market.costs import CostModel
 from autostock.market.quotes import SEOUL, StoredQuote, read_quote
 from autostock.resources import Resources
@@ -151,17 +151,12 @@ class PaperBroker(Broker):
         user): the order is placed, and filled when marketable, in the same commit as the
         caller's own record of it. The ack's status carries the fill, which the caller applies
         to its books in that commit, so nothing is announced on `orders.fill` (whose one
-        listener would find it applied). A refusal raises as from `place_order` and takes back
-        only what this call wrote (a savepoint)."""
+        listener would find it applied). A refusal raises as from `place_order`, after this
+        call has written: the caller must roll its transaction back (no savepoint is taken,
+        which would cost every order a round trip and a subtransaction for the rare refusal)."""
         ready = self._ready(request)
         account = self._account_today(conn, lock=True)
-        # A savepoint the commit releases (no RELEASE round trip on the way that does not refuse).
-        conn.execute("SAVEPOINT paper_place")
-        try:
-            ack, _ = self._place(conn, account, request, ready)
-        except AppError:
-            conn.execute("ROLLBACK TO SAVEPOINT paper_place")
-            raise
+        ack, _ = self._place(conn, account, request, ready)
         return ack
 
     def _ready(self, request: OrderRequest) -> _Ready:
@@ -184,28 +179,36 @@ class PaperBroker(Broker):
 
     def _place(self, conn: psycopg.Connection, account: dict[str, Any], request: OrderRequest,
                ready: _Ready) -> tuple[OrderAck, store.AppliedFill | None]:
-        """Record the order under the account lock, check the means, fill it when marketable."""
+        """Record the order (filled, when marketable) under the account lock, then check the
+        means; a refusal raises and the caller's rollback takes the order back out."""
+        costs = costs_of(account, self.config)
+        fill = None
+        if ready.fill_now:
+            value = request.quantity * ready.price
+            commission, tax = costs.costs(value, side=ready.side.value, market=ready.quote.market, on=ready.on,
+                                          product=ready.quote.product)
+            fill = store.ImmediateFill(request.quantity, ready.price, commission, tax, ready.now)
         placed = store.place(conn, {
             "account_id": self.account_id, "user_id": self.user_id,
             "client_order_id": request.client_order_id, "symbol": request.symbol,
             "market": ready.quote.market, "product": ready.quote.product, "side": ready.side.value,
             "order_type": ready.order_type.value, "quantity": request.quantity,
             "price": request.price if ready.order_type is OrderType.LIMIT else 0,
-            "state": OrderState.ACCEPTED.value, "trade_date": ready.on, "created_at": ready.now})
+            "state": OrderState.ACCEPTED.value, "trade_date": ready.on, "created_at": ready.now}, fill)
         if placed.order is None:  # the same order sent again: answer as the first time
             return OrderAck(store.broker_order_id(placed.existing["id"]), placed.existing["created_at"]), None
-        costs = costs_of(account, self.config)
         _check_means(account, costs, request, ready.price if ready.fill_now else request.price, placed)
         order = placed.order
-        applied = None
-        if ready.fill_now:
-            fill_id = f"{store.broker_order_id(order['id'])}-0"
-            applied = store.apply_fill(conn, order, fill_id, request.quantity, ready.price, ready.now, costs)
+        if fill is None:
+            return OrderAck(store.broker_order_id(order["id"]), ready.now, status=store.to_status(order, [])), None
+        if placed.fill_id is None:  # the write guard is looser than the means check just passed
+            raise RuntimeError("the paper fill's guard refused an order its means check passed")
+        made = Fill(broker_order_id=store.broker_order_id(order["id"]), fill_id=placed.fill_id, symbol=request.symbol,
+                    side=ready.side, quantity=fill.quantity, price=fill.price, filled_at=fill.at)
         # A new order's status is known here (its only fill is the one just made): the caller
         # need not ask for it in another transaction.
-        status = (store.to_status(applied.order, [applied.fill]) if applied is not None
-                  else store.to_status(order, []))
-        return OrderAck(store.broker_order_id(order["id"]), ready.now, status=status), applied
+        return (OrderAck(store.broker_order_id(order["id"]), ready.now, status=store.to_status(order, [made])),
+                store.AppliedFill(made, fill.commission, fill.tax, order))
 
     def modify_order(self, broker_order_id: str, quantity: int, price: int) -> OrderAck:
         """Reprice an open limit order and keep `quantity` shares of it working (≤ what is left)."""

@@ -117,6 +117,21 @@ def holdings(conn: psycopg.Connection, account_id: str, symbol: str | None = Non
 
 
 @dataclass(frozen=True)
+class ImmediateFill:
+    """The fill a marketable order gets as it is placed (its fill id is made from the order's)."""
+
+    quantity: int
+    price: int
+    commission: int
+    tax: int
+    at: dt.datetime
+
+    def cash_move(self, side: Side) -> int:
+        value = self.quantity * self.price
+        return -(value + self.commission) if side is Side.BUY else value - self.commission - self.tax
+
+
+@dataclass(frozen=True)
 class Placed:
     """`place`'s answer: the new order, or the one placed before with its client_order_id, and
     what the new one is checked against, as things stood before it."""
@@ -125,21 +140,53 @@ class Placed:
     existing: dict[str, Any] | None   # that earlier order (id, created_at)
     open_buy_values: list[int]        # remaining value of each open buy, at its limit
     sellable: int                     # shares of the symbol held minus those open sells offer
+    fill_id: str | None = None        # the immediate fill's id, when one was written
 
 
-def place(conn: psycopg.Connection, values: dict[str, Any]) -> Placed:
+# The immediate fill of `placed`, with its cash and shares. Its guard (enough cash for a buy,
+# enough shares for a sell) only keeps the writes inside the tables' CHECKs: the caller's means
+# check is stricter, and a refused order is rolled back with everything this statement wrote.
+_PLACE_FILL = (
+    ", fill AS (INSERT INTO paper_fills (fill_id, order_id, account_id, user_id, symbol, side, quantity, price,"
+    "   commission, tax, filled_at)"
+    "   SELECT lpad(placed.id::text, greatest(10, length(placed.id::text)), '0') || '-0', placed.id, %(a)s, %(u)s, %(s)s, %(side)s,"
+    "   %(q)s, %(fill_price)s, %(commission)s, %(tax)s, %(at)s FROM placed"
+    "   WHERE CASE WHEN %(side)s = 'buy'"
+    "     THEN (SELECT cash FROM paper_accounts WHERE account_id = %(a)s) >= -%(cash)s"
+    "     ELSE (SELECT quantity FROM paper_holdings WHERE account_id = %(a)s AND symbol = %(s)s) >= %(q)s END"
+    "   RETURNING fill_id),"
+    " cash AS (UPDATE paper_accounts SET cash = cash + %(cash)s, updated_at = now()"
+    "   WHERE account_id = %(a)s AND EXISTS (SELECT 1 FROM fill)),"
+    " shares AS ({shares})")
+
+
+def place(conn: psycopg.Connection, values: dict[str, Any], fill: ImmediateFill | None = None) -> Placed:
     """Insert an order unless its client_order_id was placed before, and read what it is
     checked against, in one statement (its reads do not see the row it inserts).
 
-    The caller holds the account lock and checks the means; a failed check raises, and the
-    rollback (of the transaction, or of the caller's savepoint) takes the order back out."""
+    With `fill`, the order goes in filled and its fill, cash and shares are written by the
+    same statement. The caller holds the account lock and checks the means; a failed check
+    raises, and the caller's rollback takes the order (and its fill) back out."""
+    values = dict(values)
+    params: dict[str, Any] = {}
+    fill_sql = ""
+    if fill is not None:
+        side = Side(values["side"])
+        values.update(filled_quantity=fill.quantity, filled_value=fill.quantity * fill.price,
+                      state=(OrderState.FILLED if fill.quantity == values["quantity"]
+                             else OrderState.PARTIALLY_FILLED).value)
+        params = {"q": fill.quantity, "fill_price": fill.price, "value": fill.quantity * fill.price,
+                  "commission": fill.commission, "tax": fill.tax, "at": fill.at, "cash": fill.cash_move(side),
+                  "side": side.value}
+        fill_sql = _PLACE_FILL.format(shares=(_BUY_SHARES if side is Side.BUY else _SELL_SHARES))
     names = ", ".join(values)
     marks = ", ".join(f"%({name})s" for name in values)
     row = conn.execute(
         f"WITH placed AS (INSERT INTO paper_orders ({names}) VALUES ({marks})"
         "   ON CONFLICT (account_id, client_order_id) WHERE client_order_id <> '' DO NOTHING"
-        f"   RETURNING {_ORDER_COLUMNS})"
+        f"   RETURNING {_ORDER_COLUMNS}){fill_sql}"
         " SELECT placed.*, e.id AS existing_id, e.created_at AS existing_at,"
+        f" {'(SELECT fill_id FROM fill)' if fill else 'NULL::text'} AS fill_id,"
         f" {_OPEN_BUY_VALUES} AS open_buys,"
         " coalesce((SELECT quantity FROM paper_holdings WHERE account_id = %(a)s AND symbol = %(s)s), 0)"
         " - coalesce((SELECT sum(quantity - filled_quantity - cancelled_quantity) FROM paper_orders"
@@ -147,10 +194,11 @@ def place(conn: psycopg.Connection, values: dict[str, Any]) -> Placed:
         "   AS sellable"
         " FROM (SELECT) AS one LEFT JOIN placed ON true LEFT JOIN paper_orders e"
         "   ON e.account_id = %(a)s AND e.client_order_id = %(c)s AND e.client_order_id <> ''",
-        {**values, "a": values["account_id"], "s": values["symbol"], "c": values["client_order_id"] or ""}).fetchone()
+        {**values, **params, "a": values["account_id"], "u": values["user_id"], "s": values["symbol"],
+         "c": values["client_order_id"] or ""}).fetchone()
     order = {name: row[name] for name in _ORDER_NAMES} if row["id"] is not None else None
     existing = None if order else {"id": row["existing_id"], "created_at": row["existing_at"]}
-    return Placed(order, existing, row["open_buys"], int(row["sellable"]))
+    return Placed(order, existing, row["open_buys"], int(row["sellable"]), row["fill_id"])
 
 
 def get_order(conn: psycopg.Connection, order_id: int, *, account_id: str | None = None,
