@@ -63,6 +63,18 @@ def test_client_order_id_is_the_key_when_no_header(trader, listed, resources):
     assert _broker_orders(resources, user["account_id"]) == 1
 
 
+def test_a_client_order_id_used_under_another_key_is_409_and_places_nothing_more(trader, listed, resources):
+    symbol = listed()
+    user = trader()
+    body = order_body(symbol, client_order_id="my-order-0002")
+    first = invoke("place-order", "POST", PATH, body, token=user["token"], headers={"Idempotency-Key": "k-one"})
+    assert first.status == 201
+    second = invoke("place-order", "POST", PATH, body, token=user["token"], headers={"Idempotency-Key": "k-two"})
+    assert second.status == 409 and second.error_code == "duplicate_client_order_id", second
+    assert _broker_orders(resources, user["account_id"]) == 1
+    books_reconcile(resources, user["account_id"])
+
+
 def test_keys_belong_to_their_user(trader, listed, resources):
     symbol = listed()
     alice, bob = trader(), trader()

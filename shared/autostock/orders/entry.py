@@ -41,7 +41,9 @@ log = logging.getLogger("autostock.orders")
 FIELDS = {"account_id": str, "symbol": str, "side": str, "quantity": int, "order_type": str,
           "type": str, "price": int, "time_in_force": str, "client_order_id": str}
 REQUIRED = ("symbol", "side", "quantity")
-CLIENT_ORDER_ID_KEY = "orders_account_id_client_order_id_key"   # UNIQUE (account_id, client_order_id)
+# The unique keys a second order with a used client_order_id runs into: ours, or the broker's
+# order id (a broker answers a client_order_id it has seen with that earlier order).
+DUPLICATE_ORDER_KEYS = frozenset({"orders_account_id_client_order_id_key", "orders_broker_order"})
 
 
 @dataclass(frozen=True)
@@ -120,8 +122,8 @@ def place_order(desk: Desk, user_id: str, body: dict[str, Any],
     except _KeyTaken:
         return idempotency.replay(desk.resources.pool, user_id, key, fingerprint)
     except psycopg.errors.UniqueViolation as e:
-        if e.diag.constraint_name != CLIENT_ORDER_ID_KEY:
-            raise
+        if e.diag.constraint_name not in DUPLICATE_ORDER_KEYS:
+            raise  # e.g. a broker fill id seen before on a new order: a fault, not the caller's
         raise Conflict("an order with this client_order_id already exists on the account",
                        code="duplicate_client_order_id") from e
     _publish(desk, recorded.events)
