@@ -42,6 +42,16 @@ def push(sim, code, trades, per_frame=4):
         sim.push_trades(code, trades[i:i + per_frame])
 
 
+def push_in_time_order(sim, tapes):
+    """Several codes' trades as a real feed brings them: in time order across codes. (One code's
+    minutes sent ahead of another's move the feed clock, which closes the other code's bars
+    before their ticks come: they would be late, as they would be on the exchange's feed.)"""
+    for i in range(max(len(trades) for trades in tapes.values())):
+        for code, trades in tapes.items():
+            if i < len(trades):
+                sim.push_trades(code, trades[i:i + 1])
+
+
 def stored_ticks(resources, codes):
     with db.service(resources.pool) as conn:
         return conn.execute("SELECT code, ts, price, volume, cum_volume FROM ticks WHERE code = ANY(%s)"
@@ -89,8 +99,7 @@ def test_ticks_reach_redis_nats_postgres_and_bars_match_independent_ones(
     eventually(lambda: len(kis_ws.subscriptions()) == 2)
     tapes = {c: Tape(c, 70_000 + 1000 * i, seed=i) for i, c in enumerate(codes)}
     sent = {c: tapes[c].trades(list(range(0, 180, 2))) for c in codes}    # three minutes
-    for c in codes:
-        push(kis_ws, c, sent[c])
+    push_in_time_order(kis_ws, sent)
     closing = {c: tapes[c].trades([240]) for c in codes}                  # a later minute closes 10:02
     for c in codes:
         push(kis_ws, c, closing[c])
