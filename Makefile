@@ -48,8 +48,12 @@ migrate: setup .env
 	$(BIN)/autostock migrate --env-file .env
 
 # Tests bring their own services when the configured ones do not answer, and stop them after.
-test: setup
+# The linter runs first: an unused import or an undefined name fails `make test` (and CI).
+test: lint
 	$(BIN)/autostock services run -- $(BIN)/pytest $(PYTEST_ARGS)
+
+lint: setup
+	$(BIN)/ruff check .
 
 bench: setup
 	@command -v wrk >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk; }

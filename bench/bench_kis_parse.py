@@ -26,7 +26,8 @@ def _frames(count: int, per_frame: int, seed: int) -> list[str]:
             row = ["0"] * len(frames.TRADE_COLUMNS)
             row[0], row[1], row[2], row[3], row[4] = "005930", "093015", str(price), "2", str(price - 70_000)
             row[5], row[7], row[8], row[9] = "0.14", "70000", "70500", "69500"
-            row[10], row[11], row[12], row[13], row[14] = str(price + 100), str(price), str(rng.randint(1, 500)), "1234567", "86419753000"
+            row[10], row[11], row[12], row[13], row[14] = (str(price + 100), str(price), str(rng.randint(1, 500)),
+                                                           "1234567", "86419753000")
             row[21], row[33] = rng.choice("15"), "20260303"
             rows.append(row)
         out.append(frames.build_frame(frames.TRADE_TR, rows))

@@ -106,11 +106,14 @@ COMMANDS: dict[str, tuple[str, Callable[[argparse.Namespace], int], Callable[[ar
     # ---- market data: import-bars, collector, stream ----
     # (autostock.market.commands holds them; imported on use so `autostock migrate` stays light)
     "import-bars": ("import daily bars (CSV, Kiwoom export, SQLite, --from-broker) and verify them",
-                    lambda a: __import__("autostock.market.commands", fromlist=["x"]).cmd_import_bars(a), lambda p: __import__("autostock.market.commands", fromlist=["x"]).configure_import_bars(p)),
+                    lambda a: __import__("autostock.market.commands", fromlist=["x"]).cmd_import_bars(a),
+                    lambda p: __import__("autostock.market.commands", fromlist=["x"]).configure_import_bars(p)),
     "seed-demo": ("load the shipped KRX listing and demo daily bars (idempotent)",
-                  lambda a: __import__("autostock.market.commands", fromlist=["x"]).cmd_seed_demo(a), lambda p: p.add_argument("--json", action="store_true")),
+                  lambda a: __import__("autostock.market.commands", fromlist=["x"]).cmd_seed_demo(a),
+                  lambda p: p.add_argument("--json", action="store_true")),
     "market-maintain": ("create market-data partitions ahead and apply tick retention",
-                        lambda a: __import__("autostock.market.commands", fromlist=["x"]).cmd_maintain(a), lambda p: None),
+                        lambda a: __import__("autostock.market.commands", fromlist=["x"]).cmd_maintain(a),
+                        lambda p: None),
     "collector": ("run the tick collector (KIS realtime → Redis, NATS, PostgreSQL) until stopped",
                   lambda a: __import__("autostock.market.commands", fromlist=["x"]).cmd_collector(a),
                   lambda p: __import__("autostock.market.commands", fromlist=["x"]).configure_collector(p)),

@@ -9,7 +9,8 @@ import pyotp
 from autostock.logs import JsonFormatter
 from tests.helpers import invoke
 
-SECRETS = {"account_number": "73019284-01", "app_key": "PSleakcheckAPPKEY77", "app_secret": "SECRETleakcheck-9f8e7d6c5b4a",
+SECRETS = {"account_number": "73019284-01", "app_key": "PSleakcheckAPPKEY77",
+           "app_secret": "SECRETleakcheck-9f8e7d6c5b4a",
            "account_password": "pw-4321-secret"}
 
 
@@ -53,7 +54,8 @@ def test_secrets_are_absent_from_every_response_and_log_line(resources, register
         replies.append(invoke("auth", "POST", "/api/v1/auth/2fa/enable", {"code": pyotp.TOTP(totp_secret).now()},
                               token=token))
         replies.append(invoke("auth", "GET", "/api/v1/users/profile", token=token))
-        invoke("auth", "POST", "/api/v1/auth/login", {"username": user["username"], "password": "wrong-" + user["password"]})
+        invoke("auth", "POST", "/api/v1/auth/login",
+               {"username": user["username"], "password": "wrong-" + user["password"]})
     finally:
         root.removeHandler(capture)
         root.setLevel(old_level)

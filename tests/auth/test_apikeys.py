@@ -53,7 +53,8 @@ def test_trade_key_gets_the_users_trading_scopes(user_factory):
 def _signed(secret, method, path, body=b"", nonce=None, ts=None):
     ts = str(int(ts if ts is not None else time.time()))
     nonce = nonce or uuid.uuid4().hex
-    return {"X-Timestamp": ts, "X-Nonce": nonce, "X-Signature": signing.signature(secret, ts, method, path, nonce, body)}
+    return {"X-Timestamp": ts, "X-Nonce": nonce,
+            "X-Signature": signing.signature(secret, ts, method, path, nonce, body)}
 
 
 def test_signed_key_needs_a_fresh_unreplayed_signature_on_state_changing_calls(resources, user_factory):

@@ -37,7 +37,8 @@ def test_register_gives_a_paper_account_and_refuses_duplicates_and_weak_password
     listed = invoke("accounts", "GET", "/api/v1/trading/accounts", token=token).json["accounts"]
     assert [(a["broker"], a["is_default"], a["starting_cash"]) for a in listed] == [("paper", True, 10_000_000)]
     dup = invoke("auth", "POST", "/api/v1/auth/register",
-                 {"email": "other@example.com", "username": user["username"].upper(), "password": "x" * 3 + "Abc!23456"})
+                 {"email": "other@example.com", "username": user["username"].upper(),
+                  "password": "x" * 3 + "Abc!23456"})
     assert dup.status == 409 and dup.error_code == "user_exists"
     for weak in ("short1!", "password1234", "aaaaaaaaaaaa", "weakling-12345"):
         reply = invoke("auth", "POST", "/api/v1/auth/register",

@@ -23,7 +23,7 @@ from autostock.brokers.sim.kiwoom import KiwoomSim
 from autostock.brokers.sim.ls import LsSim
 from autostock.brokers.sim.tr_server import SimApp
 from autostock.config import Settings
-from autostock.market.quotes import SEOUL, StoredQuote, write_quote
+from autostock.market.quotes import StoredQuote, write_quote
 from autostock.resources import Resources
 from tests.brokers.tr_venues import KiwoomEnv, LsEnv
 

@@ -215,7 +215,7 @@ def test_rejections_and_unknown_orders(harness):
 
 # ---- adapters with a broker simulator behind them (faults, refused credentials, exchange book) ----
 
-def test_account_surface(venue: Venue) -> None:
+def test_account_surface(venue: Adapter) -> None:
     b = venue.broker
     b.connect()
     b.connect()                                   # idempotent
@@ -228,7 +228,7 @@ def test_account_surface(venue: Venue) -> None:
     assert b.positions() == []
 
 
-def test_order_lifecycle(venue: Venue) -> None:
+def test_order_lifecycle(venue: Adapter) -> None:
     b, ex, sym = venue.broker, venue.exchange, venue.book_symbol
     ack = b.place_order(OrderRequest(sym, Side.BUY, 10, OrderType.LIMIT, 70_100, "contract-1"))
     first = b.order_status(ack.broker_order_id)
@@ -253,7 +253,7 @@ def test_order_lifecycle(venue: Venue) -> None:
         assert b.balance().cash == ex.account(venue.account_id).cash
 
 
-def test_modify_quote_and_bars(venue: Venue) -> None:
+def test_modify_quote_and_bars(venue: Adapter) -> None:
     b, sym = venue.broker, venue.book_symbol
     ack = b.place_order(OrderRequest(sym, Side.BUY, 2, OrderType.LIMIT, 69_000))
     new = b.modify_order(ack.broker_order_id, 2, 69_500)
@@ -265,7 +265,7 @@ def test_modify_quote_and_bars(venue: Venue) -> None:
     assert bars and all(isinstance(x.close, int) for x in bars)
 
 
-def test_error_translation(venue: Venue) -> None:
+def test_error_translation(venue: Adapter) -> None:
     b, sym = venue.broker, venue.book_symbol
     with pytest.raises(BrokerRejected) as e:
         b.place_order(OrderRequest(sym, Side.BUY, 1, OrderType.LIMIT, 70_050))       # off the tick grid
@@ -284,7 +284,7 @@ def test_error_translation(venue: Venue) -> None:
     assert b.quote(sym).price > 0                 # retried after back-off
 
 
-def test_lost_answer_is_unknown_and_resolvable(venue: Venue) -> None:
+def test_lost_answer_is_unknown_and_resolvable(venue: Adapter) -> None:
     b = venue.broker
     b.connect()
     venue.arm("drop_after_order")

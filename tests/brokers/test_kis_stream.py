@@ -61,7 +61,8 @@ def test_exchange_activity_pushes_book_and_encrypted_notices(kis_ws: KisWebsocke
             fill = await _next(stream, "notices")
             assert accept.text.startswith("1|H0STCNI0|001|") and "005930" not in accept.text
             assert accept.items[0]["CNTG_YN"] == "1" and accept.items[0]["ODER_QTY"] == "5"
-            assert (fill.items[0]["CNTG_YN"], fill.items[0]["CNTG_QTY"], fill.items[0]["CNTG_UNPR"]) == ("2", "3", "70100")
+            assert (fill.items[0]["CNTG_YN"], fill.items[0]["CNTG_QTY"], fill.items[0]["CNTG_UNPR"]) \
+                == ("2", "3", "70100")
             exchange.requote("005930")
             book = await _next(stream, "book")
             assert book.items[0].asks[0] > book.items[0].bids[0] > 0

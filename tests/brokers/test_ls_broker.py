@@ -31,7 +31,8 @@ def test_paper_requires_the_a_prefix_and_says_so(ls_env: LsEnv) -> None:
     token = broker.client.token()
     headers = {"authorization": f"Bearer {token}", "tr_cd": "CSPAT00601", "content-type": "application/json"}
     block = {"IsuNo": SAMSUNG, "OrdQty": 1, "OrdPrc": 69_000, "BnsTpCode": "2", "OrdprcPtnCode": "00"}
-    resp = requests.post(ls_env.sim.url + "/stock/order", json={"CSPAT00601InBlock1": block}, headers=headers, timeout=5)
+    resp = requests.post(ls_env.sim.url + "/stock/order", json={"CSPAT00601InBlock1": block}, headers=headers,
+                         timeout=5)
     assert resp.json()["rsp_cd"] == "01907" and "모의투자" in resp.json()["rsp_msg"]
     assert ls_env.exchange.day_orders(creds.account_number) == []
     balance = requests.post(ls_env.sim.url + "/stock/accno", json={"CSPAQ12200InBlock1": {"BalCreTp": "0"}},

@@ -23,7 +23,8 @@ def test_market_buy_pays_the_ask_and_sell_gets_the_bid(paper, set_quote, symbol)
     sell = paper.order_status(paper.place_order(market(symbol, Side.SELL, 2)).broker_order_id)
     assert (sell.state, sell.average_fill_price) == (OrderState.FILLED, 69_900)
     [position] = paper.positions()
-    assert (position.symbol, position.quantity, position.average_price, position.last_price) == (symbol, 1, 70_200, 70_000)
+    assert (position.symbol, position.quantity, position.average_price, position.last_price) \
+        == (symbol, 1, 70_200, 70_000)
 
 
 @pytest.mark.parametrize(("last", "side", "price"), [
@@ -180,7 +181,8 @@ def test_connect_is_idempotent_and_keeps_the_starting_cash(paper, set_quote, sym
 def test_quote_carries_the_daily_limits(paper, set_quote, symbol):
     set_quote(symbol, 72_000, bid=71_900, ask=72_000, prev_close=70_000)
     quote = paper.quote(symbol)
-    assert (quote.price, quote.bid, quote.ask, quote.upper_limit, quote.lower_limit) == (72_000, 71_900, 72_000, 91_000, 49_000)
+    assert (quote.price, quote.bid, quote.ask, quote.upper_limit, quote.lower_limit) \
+        == (72_000, 71_900, 72_000, 91_000, 49_000)
     with pytest.raises(NotFound):
         paper.quote("ZZZZZ9")
     with pytest.raises(ValidationError):

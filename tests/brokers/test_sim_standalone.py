@@ -56,7 +56,8 @@ def test_sim_ls_and_kiwoom_serve_tokens_for_the_dev_key() -> None:
                     "grant_type": "client_credentials", "appkey": key, "appsecretkey": secret, "scope": "oob"})
                 assert resp.json()["token_type"] == "Bearer"
             else:
-                resp = requests.post(urls["KIWOOM_PAPER_URL"] + "/oauth2/token", timeout=5, headers={"api-id": "au10001"},
+                resp = requests.post(urls["KIWOOM_PAPER_URL"] + "/oauth2/token", timeout=5,
+                                     headers={"api-id": "au10001"},
                                      json={"grant_type": "client_credentials", "appkey": key, "secretkey": secret})
                 assert resp.json()["return_code"] == 0 and resp.json()["token"]
         finally:

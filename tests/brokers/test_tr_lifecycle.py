@@ -57,7 +57,8 @@ def test_full_lifecycle_against_the_simulator(request: pytest.FixtureRequest, ki
     assert end.cash == end.buying_power == expected_cash == ex.account(creds.account_number).cash
     assert end.total_equity == expected_cash + 2 * ex.instruments[SAMSUNG].last
     positions = broker.positions()
-    assert [(p.symbol, p.quantity, p.average_price, p.sellable_quantity) for p in positions] == [(SAMSUNG, 2, 70_100, 2)]
+    assert [(p.symbol, p.quantity, p.average_price, p.sellable_quantity) for p in positions] \
+        == [(SAMSUNG, 2, 70_100, 2)]
     most = expected_cash // 70_000
     while most * 70_000 + ex.costs.commission(most * 70_000) > expected_cash:
         most -= 1

@@ -43,7 +43,8 @@ def test_search_by_code_korean_and_english_name(demo, token):
 def test_daily_weekly_monthly_charts_match_the_krx_file(demo, token):
     q = {"symbol": "005930", "start": "2024-01-01", "end": "2024-03-31"}
     daily = invoke("market", "GET", "/api/v1/market/charts", token=token, query={**q, "interval": "1d"}).json
-    src = pd.read_csv(KRX / "daily" / "005930.csv", parse_dates=["date"]).set_index("date").loc["2024-01-01":"2024-03-31"]
+    src = pd.read_csv(KRX / "daily" / "005930.csv",
+                      parse_dates=["date"]).set_index("date").loc["2024-01-01":"2024-03-31"]
     assert daily["count"] == len(src) and daily["bars"][0]["t"] == "2024-01-02"
     assert [b["close"] for b in daily["bars"]] == src["close"].tolist()
     monthly = invoke("market", "GET", "/api/v1/market/charts", token=token, query={**q, "interval": "1mo"}).json

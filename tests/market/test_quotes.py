@@ -10,7 +10,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from autostock.errors import ValidationError
-from autostock.market.quotes import SEOUL, StoredQuote, Tick, parse_quote, parse_tick, read_quote, tick_subject, write_quote
+from autostock.market.quotes import (SEOUL, StoredQuote, Tick, parse_quote, parse_tick, read_quote, tick_subject,
+                                     write_quote)
 
 AT = dt.datetime(2025, 6, 16, 10, 0, 0, 123000, tzinfo=SEOUL)
 

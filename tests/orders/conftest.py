@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import datetime as dt
 import uuid
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -10,7 +9,6 @@ from typing import Any
 import pytest
 
 from autostock import accounts, db, orders, timetable
-from autostock.market.calendar import SEOUL
 from autostock.market.quotes import StoredQuote, write_quote
 from autostock.orders.routing import desk_with_clock
 

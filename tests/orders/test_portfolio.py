@@ -103,7 +103,8 @@ def test_pure_statistics():
     t0 = dt.datetime(2025, 1, 1, tzinfo=dt.timezone.utc)
     fills = [{"account_id": "a", "symbol": "X", "side": "buy", "quantity": 10, "filled_at": t0},
              {"account_id": "a", "symbol": "X", "side": "buy", "quantity": 10, "filled_at": t0 + dt.timedelta(hours=2)},
-             {"account_id": "a", "symbol": "X", "side": "sell", "quantity": 15, "filled_at": t0 + dt.timedelta(hours=4)}]
+             {"account_id": "a", "symbol": "X", "side": "sell", "quantity": 15,
+              "filled_at": t0 + dt.timedelta(hours=4)}]
     # 10 shares held 4 h, 5 shares held 2 h → (40 + 10) / 15 h
     assert activity.holding_seconds(fills) == pytest.approx(50 / 15 * 3600)
     assert activity.holding_seconds(fills[:2]) is None

@@ -46,7 +46,8 @@ def test_nats_topic_delivers_the_raw_message_to_its_function(gateway, test_stack
     with running(NatsConnector(test_stack, resources.settings, invoke)):
         resources.events.publish("rt.events", b"\x00raw bytes")
         resources.events.publish("rt.more.005930", {"price": 70000})
-        got = eventually(lambda: len(calls_of(test_stack.root, "listener")) >= 2 and calls_of(test_stack.root, "listener"))
+        got = eventually(lambda: len(calls_of(test_stack.root, "listener")) >= 2
+                                 and calls_of(test_stack.root, "listener"))
     by_topic = {c["topic"]: c for c in got}
     assert by_topic["rt.events"]["body"] == "\x00raw bytes"
     assert by_topic["rt.events"]["connector"] == "connector-sdk"

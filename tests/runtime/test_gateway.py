@@ -78,7 +78,8 @@ def test_async_call_is_queued_and_its_result_reaches_the_callback(gateway, test_
     assert got["headers"]["X-Function-Status"] == "200"
     assert float(got["headers"]["X-Duration-Seconds"]) >= 0
     result = json.loads(got["body"])
-    assert (result["method"], result["path"], result["body"], result["query"]) == ("POST", "/api/v1/hello", '{"n": 1}', "2")
+    assert (result["method"], result["path"], result["body"], result["query"]) \
+        == ("POST", "/api/v1/hello", '{"n": 1}', "2")
     assert calls_of(test_stack.root, "hello")[-1]["body"] == '{"n": 1}'
 
 

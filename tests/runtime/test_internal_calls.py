@@ -108,7 +108,8 @@ def test_the_connectors_command_delivers_with_the_token_from_the_secret_file(tmp
                              "--gateway-url", gateway], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     try:
         # Published until the subprocess has subscribed and delivered one.
-        got = eventually(lambda: resources.events.publish("rt.events", b"ping") or calls_of(test_stack.root, "listener"),
+        got = eventually(lambda: resources.events.publish("rt.events", b"ping")
+                                 or calls_of(test_stack.root, "listener"),
                          timeout=30, interval=0.2)
         assert got[0]["internal"] == token and got[0]["topic"] == "rt.events"
         proc.send_signal(signal.SIGTERM)

@@ -20,7 +20,8 @@ from autostock.resources import Resources
 
 SCOPES = ("read", "trade")
 MAX_KEYS = 20
-_VIEW = "id, name, prefix, scopes, signing_secret IS NOT NULL AS signed, last_used_at, expires_at, revoked_at, created_at"
+_VIEW = ("id, name, prefix, scopes, signing_secret IS NOT NULL AS signed, last_used_at, expires_at, revoked_at,"
+         " created_at")
 TOUCH_EVERY = 60  # seconds between last_used_at writes for one key
 
 

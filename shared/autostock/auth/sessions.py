@@ -107,7 +107,8 @@ def refresh(resources: Resources, refresh_token: str, *, ip: str) -> dict[str, A
                 conn.execute("UPDATE refresh_tokens SET used_at = now() WHERE id = %s", (row["id"],))
                 return _issue(conn, settings, user, str(row["family_id"]))
             problem = "inactive"
-    raise AuthError(_REFRESH_MESSAGES[problem], code="refresh_reused" if problem == "reused" else "invalid_refresh_token")
+    raise AuthError(_REFRESH_MESSAGES[problem],
+                    code="refresh_reused" if problem == "reused" else "invalid_refresh_token")
 
 
 _REFRESH_MESSAGES = {

@@ -54,7 +54,8 @@ def equity_svg(dates: list[str], equity: list[int], drawdown: list[float], *, ti
         f'viewBox="0 0 {WIDTH} {HEIGHT}">',
         f'<rect width="{WIDTH}" height="{HEIGHT}" fill="#fff"/>',
         f'<text x="{PAD}" y="{PAD - 20}" font-family="sans-serif" font-size="14" fill="#111">{escape(title)}</text>',
-        f'<text x="{PAD}" y="{PAD - 6}" {text}>equity {int(equity[-1]):,} KRW (max {int(hi):,}, min {int(lo):,})</text>',
+        f'<text x="{PAD}" y="{PAD - 6}" {text}>equity {int(equity[-1]):,} KRW '
+        f'(max {int(hi):,}, min {int(lo):,})</text>',
         f'<path d="{_path(xs, ey)}" fill="none" stroke="#1f6feb" stroke-width="1.5"/>',
         f'<path d="{area}" fill="#d73a49" fill-opacity="0.35" stroke="#d73a49" stroke-width="0.8"/>',
         f'<text x="{PAD}" y="{dd_top - 2}" {text}>drawdown (deepest {deepest * 100:.1f}%)</text>',

@@ -113,7 +113,8 @@ def _fees(values: np.ndarray, cost: Costs) -> np.ndarray:
     return np.where(values > 0, np.maximum(fee, cost.min_commission), 0)
 
 
-def _fill(p: Panel, targets: np.ndarray, cash: int, cost: Costs) -> tuple[dict[str, np.ndarray], np.ndarray, np.ndarray]:
+def _fill(p: Panel, targets: np.ndarray, cash: int,
+          cost: Costs) -> tuple[dict[str, np.ndarray], np.ndarray, np.ndarray]:
     t, n = targets.shape
     initial = cash
     changed = np.flatnonzero((targets[1:-1] != targets[:-2]).any(axis=1)) + 1
@@ -144,7 +145,8 @@ def _fill(p: Panel, targets: np.ndarray, cash: int, cost: Costs) -> tuple[dict[s
         for side, q, px, f, tx in ((-1, sell_q, sell_px, fee, tax), (1, buy_q, buy_px, bfee, np.zeros(n, np.int64))):
             cols = np.flatnonzero(q)
             if len(cols):
-                rows.append((np.full(len(cols), row), cols, np.full(len(cols), side), q[cols], px[cols], f[cols], tx[cols]))
+                rows.append((np.full(len(cols), row), cols, np.full(len(cols), side), q[cols], px[cols], f[cols],
+                             tx[cols]))
     names = ("bar", "symbol", "side", "quantity", "price", "commission", "tax")
     fills = {k: (np.concatenate([r[j] for r in rows]).astype(np.int64) if rows else np.zeros(0, np.int64))
              for j, k in enumerate(names)}

@@ -132,7 +132,8 @@ def execute_run(spec: dict[str, Any], source: Any, progress: Progress | None = N
         return result
     runs = []
     for i, bt in enumerate(engine):
-        index = source.index("KOSDAQ" if bt.bars.market.startswith("KOSDAQ") else "KOSPI") if spec["benchmark"] else None
+        market_index = "KOSDAQ" if bt.bars.market.startswith("KOSDAQ") else "KOSPI"
+        index = source.index(market_index) if spec["benchmark"] else None
         result = bt.run_with_benchmark(index, **spec["params"]) if spec["benchmark"] else bt.run(**spec["params"])
         runs.append(result.to_dict())
         _tick(progress, 95 * (i + 1) // len(engine))

@@ -399,4 +399,5 @@ def serve_forever(settings: Settings) -> int:
     return 0
 
 
-__all__ = ["CLOSE_BAD_MESSAGE", "CLOSE_TOO_MANY_CONNECTIONS", "CLOSE_UNAUTHORIZED", "MAX_CODES", "PATH", "StreamServer", "serve_forever"]
+__all__ = ["CLOSE_BAD_MESSAGE", "CLOSE_TOO_MANY_CONNECTIONS", "CLOSE_UNAUTHORIZED", "MAX_CODES", "PATH", "StreamServer",
+           "serve_forever"]

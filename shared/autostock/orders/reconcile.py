@@ -33,7 +33,8 @@ def _candidates(desk: Desk) -> list[dict[str, Any]]:
     with db.service(desk.resources.pool) as conn:
         return conn.execute(
             "SELECT id, user_id, account_id, broker_order_id, client_order_id, state, created_at,"
-            " now() - created_at AS age FROM orders WHERE state = ANY(%s) ORDER BY (state = 'unknown') DESC, created_at LIMIT %s",
+            " now() - created_at AS age FROM orders WHERE state = ANY(%s)"
+            " ORDER BY (state = 'unknown') DESC, created_at LIMIT %s",
             (list(lifecycle.OPEN_STATES), BATCH)).fetchall()
 
 

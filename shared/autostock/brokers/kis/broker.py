@@ -116,7 +116,8 @@ class KisBroker(Broker):
                 self._sent[request.client_order_id] = request
         path_tr = "TTTC0012U" if request.side.value == "buy" else "TTTC0011U"
         try:
-            body = self.client.post_order(ORDER_CASH, path_tr, parse.order_body(request, self.credentials.account_number),
+            body = self.client.post_order(ORDER_CASH, path_tr,
+                                          parse.order_body(request, self.credentials.account_number),
                                           hashkey=self.use_hashkey)
         except UnknownOutcome as e:
             e.details.update(client_order_id=request.client_order_id, side=request.side.value,

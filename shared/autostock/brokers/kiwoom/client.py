@@ -68,7 +68,8 @@ class KiwoomClient(TrClient):
                                headers={"content-type": "application/json;charset=UTF-8", "api-id": "au10002"})
         if return_code(data) != 0:
             raise BrokerUnavailable("Kiwoom did not revoke the token",
-                                    details=self.details("au10002", str(return_code(data)), str(data.get("return_msg"))))
+                                    details=self.details("au10002", str(return_code(data)),
+                                                         str(data.get("return_msg"))))
         self.tokens.invalidate(token.token)
 
     def verdict(self, data: dict[str, Any]) -> tuple[str, str, str]:

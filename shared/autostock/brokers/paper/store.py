@@ -149,7 +149,8 @@ class Placed:
 _PLACE_FILL = (
     ", fill AS (INSERT INTO paper_fills (fill_id, order_id, account_id, user_id, symbol, side, quantity, price,"
     "   commission, tax, filled_at)"
-    "   SELECT lpad(placed.id::text, greatest(10, length(placed.id::text)), '0') || '-0', placed.id, %(a)s, %(u)s, %(s)s, %(side)s,"
+    "   SELECT lpad(placed.id::text, greatest(10, length(placed.id::text)), '0') || '-0', placed.id, %(a)s, %(u)s,"
+    " %(s)s, %(side)s,"
     "   %(q)s, %(fill_price)s, %(commission)s, %(tax)s, %(at)s FROM placed"
     "   WHERE CASE WHEN %(side)s = 'buy'"
     "     THEN (SELECT cash FROM paper_accounts WHERE account_id = %(a)s) >= -%(cash)s"

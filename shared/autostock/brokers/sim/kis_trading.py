@@ -279,7 +279,8 @@ def inquire_price(ctx: Context, p: dict[str, Any]) -> SimResponse:
         return _rejection(ctx, e)
     lower, upper = inst.limits
     change = inst.last - inst.prev_close
-    sign = "1" if inst.last >= upper else "4" if inst.last <= lower else "2" if change > 0 else "5" if change < 0 else "3"
+    sign = "1" if inst.last >= upper else "4" if inst.last <= lower else "2" if change > 0 else \
+        "5" if change < 0 else "3"
     out = {"stck_prpr": str(inst.last), "prdy_vrss": str(change), "prdy_vrss_sign": sign,
            "prdy_ctrt": f"{change * 100 / inst.prev_close:.2f}", "stck_oprc": str(inst.open or inst.last),
            "stck_hgpr": str(inst.high or inst.last), "stck_lwpr": str(inst.low or inst.last),

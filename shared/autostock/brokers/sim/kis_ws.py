@@ -276,7 +276,8 @@ class KisWebsocketSim:
             return
         if event == "trade":
             inst = self.exchange.instruments[data["symbol"]]
-            row = self._trade_row(inst, data["price"], data["quantity"], {"CCLD_DVSN": "1" if data["side"] == "buy" else "5"})
+            row = self._trade_row(inst, data["price"], data["quantity"],
+                                  {"CCLD_DVSN": "1" if data["side"] == "buy" else "5"})
             self.push_text(frames.build_frame(frames.TRADE_TR, [row]), tr_id=frames.TRADE_TR, tr_key=inst.symbol)
         elif event == "quote":
             symbol = data["symbol"]
@@ -310,7 +311,8 @@ class KisWebsocketSim:
         values.update({
             "MKSC_SHRN_ISCD": inst.symbol, "STCK_CNTG_HOUR": now.strftime("%H%M%S"), "STCK_PRPR": price,
             "PRDY_VRSS_SIGN": sign, "PRDY_VRSS": change,
-            "PRDY_CTRT": f"{change * 100 / inst.prev_close:.2f}", "WGHN_AVRG_STCK_PRC": inst.value // max(1, inst.volume),
+            "PRDY_CTRT": f"{change * 100 / inst.prev_close:.2f}",
+            "WGHN_AVRG_STCK_PRC": inst.value // max(1, inst.volume),
             "STCK_OPRC": inst.open or price, "STCK_HGPR": max(inst.high, price), "STCK_LWPR": inst.low or price,
             "ASKP1": ask, "BIDP1": bid, "CNTG_VOL": quantity, "ACML_VOL": inst.volume,
             "ACML_TR_PBMN": inst.value, "CCLD_DVSN": "1", "BSOP_DATE": now.strftime("%Y%m%d"),

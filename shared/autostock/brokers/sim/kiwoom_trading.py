@@ -153,8 +153,10 @@ def _order_row(ctx: TrContext, o: SimOrder) -> dict[str, str]:
     return {"ord_no": _ord_no(o.order_id), "stk_cd": o.symbol, "stk_nm": inst.name, "io_tp_nm": _io_name(o),
             "ord_pric": str(o.price), "ord_qty": str(o.quantity), "cntr_pric": str(o.average_price),
             "cntr_qty": str(o.filled), "oso_qty": str(0 if o.kind == "cancel" else o.remaining),
-            "cntr_tot_amt": str(o.fill_value), "ord_stt": stt, "trde_tp": "보통" if o.order_type == "limit" else "시장가",
-            "orig_ord_no": _ord_no(o.original_id) if o.original_id else "", "cur_prc": _signed(inst.last, inst.prev_close),
+            "cntr_tot_amt": str(o.fill_value), "ord_stt": stt,
+            "trde_tp": "보통" if o.order_type == "limit" else "시장가",
+            "orig_ord_no": _ord_no(o.original_id) if o.original_id else "",
+            "cur_prc": _signed(inst.last, inst.prev_close),
             "tm": o.at.astimezone(SEOUL).strftime("%H%M%S"), "ord_tm": o.at.astimezone(SEOUL).strftime("%H%M%S"),
             "tdy_trde_cmsn": "0", "tdy_trde_tax": "0", "stex_tp": "1", "sor_yn": "N", "stop_pric": "",
             "acnt_no": ctx.account}
@@ -193,7 +195,8 @@ def kt00018(ctx: TrContext, body: dict[str, Any]) -> SimResponse:
         cost_total, value_total = cost_total + h.cost, value_total + value
         rows.append({"stk_cd": "A" + inst.symbol, "stk_nm": inst.name, "evltv_prft": _z(value - h.cost),
                      "prft_rt": f"{(value - h.cost) * 100 / h.cost:.2f}" if h.cost else "0.00",
-                     "pur_pric": _z(h.average_price), "pred_close_pric": _z(inst.prev_close), "rmnd_qty": _z(h.quantity),
+                     "pur_pric": _z(h.average_price), "pred_close_pric": _z(inst.prev_close),
+                     "rmnd_qty": _z(h.quantity),
                      "trde_able_qty": _z(h.quantity - h.reserved), "cur_prc": _z(inst.last), "pred_buyq": _z(0),
                      "pred_sellq": _z(0), "tdy_buyq": _z(h.bought_today), "tdy_sellq": _z(h.sold_today),
                      "pur_amt": _z(h.cost), "pur_cmsn": _z(0), "evlt_amt": _z(value), "sell_cmsn": _z(0), "tax": _z(0),

@@ -116,7 +116,8 @@ def cspat00601(ctx: TrContext, body: dict[str, Any]) -> SimResponse:
         order = ctx.exchange.submit(ctx.account, symbol, side, qty, kind, price if kind == "limit" else 0)
         if ctx.faults.take("drop_after_order") is not None:
             raise DropConnection  # the order stands; the answer is lost
-        code, msg = ("00040", "매수 주문이 완료되었습니다.") if side == "buy" else ("00039", "매도 주문이 완료되었습니다.")
+        code, msg = ("00040", "매수 주문이 완료되었습니다.") if side == "buy" else \
+            ("00039", "매도 주문이 완료되었습니다.")
         return order, code, msg, {}
     return _run(ctx, "CSPAT00601", body, act)
 
@@ -253,7 +254,8 @@ def t1102(ctx: TrContext, body: dict[str, Any]) -> SimResponse:
         return _reject(ctx, e)
     lower, upper = inst.limits
     change = inst.last - inst.prev_close
-    sign = "1" if inst.last >= upper else "4" if inst.last <= lower else "2" if change > 0 else "5" if change < 0 else "3"
+    sign = "1" if inst.last >= upper else "4" if inst.last <= lower else "2" if change > 0 else \
+        "5" if change < 0 else "3"
     out = {"hname": inst.name, "price": inst.last, "sign": sign, "change": abs(change),
            "diff": f"{change * 100 / inst.prev_close:.2f}", "volume": inst.volume, "value": inst.value // 1_000_000,
            "recprice": inst.prev_close, "jnilclose": inst.prev_close, "uplmtprice": upper, "dnlmtprice": lower,
@@ -289,7 +291,8 @@ def t8410(ctx: TrContext, body: dict[str, Any]) -> SimResponse:
     start, end = str(b.get("sdate") or "00000000"), str(b.get("edate") or "99999999")
     cursor = _cont(ctx, b, "cts_date")
     upto = min(end, cursor) if cursor else end
-    chosen = [x for x in bars if start <= x.date.strftime("%Y%m%d") <= upto and (not cursor or x.date.strftime("%Y%m%d") < cursor)]
+    chosen = [x for x in bars
+              if start <= x.date.strftime("%Y%m%d") <= upto and (not cursor or x.date.strftime("%Y%m%d") < cursor)]
     count = max(1, min(500, int(b.get("qrycnt") or 500)))
     page = chosen[-count:]
     cts = page[0].date.strftime("%Y%m%d") if len(chosen) > count else ""
