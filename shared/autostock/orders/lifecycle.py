@@ -144,8 +144,6 @@ NEW_ORDER_COLUMNS = ("user_id", "account_id", "client_order_id", "symbol", "mark
                      "reserved_quantity", "broker", "trading_day")
 # What a broker's answer sets when the order is placed in the transaction that creates it.
 _BORN_COLUMNS = ("state", "broker_order_id", "reject_code", "reject_reason")
-# What an immediate fill sets on a new order (`book.create_filled`), besides the state.
-FILL_COLUMNS = ("filled_quantity", "filled_value", "average_fill_price", "fees", "cancelled_quantity")
 
 
 @functools.lru_cache(maxsize=16)
@@ -173,8 +171,8 @@ def create(conn: psycopg.Connection, hops: tuple[tuple[OrderState, dict[str, Any
     `hops` ((target state, event data) each) move it on in the same statement, for an order
     placed in the transaction that creates it: it is born in the broker's answer (accepted,
     rejected, or filled), with every event the step-by-step path would have written. Each hop
-    must be a transition `ALLOWED` from the one before. `filled` (FILL_COLUMNS, and the
-    reservation left) is what the last hop's fill made of it; `then` (CTEs, with their
+    must be a transition `ALLOWED` from the one before. `filled` (the fill totals and the
+    reservation left, as `book.after_fill` makes them) is what the last hop's fill made of it; `then` (CTEs, with their
     `then_params`) writes that fill in the same statement."""
     if set(columns) != set(NEW_ORDER_COLUMNS):
         raise ValueError(f"a new order sets exactly {NEW_ORDER_COLUMNS}")

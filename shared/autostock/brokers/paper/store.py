@@ -126,9 +126,16 @@ class ImmediateFill:
     tax: int
     at: dt.datetime
 
-    def cash_move(self, side: Side) -> int:
-        value = self.quantity * self.price
-        return -(value + self.commission) if side is Side.BUY else value - self.commission - self.tax
+
+def _cash_move(side: Side, value: int, commission: int, tax: int) -> int:
+    """What a fill does to the account's cash: a buy pays its value and commission, a sell
+    receives its value less commission and tax."""
+    return -(value + commission) if side is Side.BUY else value - commission - tax
+
+
+# The cash part of a fill's statement (`fill` is the CTE of the inserted fill).
+_FILL_CASH = ("cash AS (UPDATE paper_accounts SET cash = cash + %(cash)s, updated_at = now()"
+              "   WHERE account_id = %(a)s AND EXISTS (SELECT 1 FROM fill))")
 
 
 @dataclass(frozen=True)
@@ -149,16 +156,12 @@ class Placed:
 _PLACE_FILL = (
     ", fill AS (INSERT INTO paper_fills (fill_id, order_id, account_id, user_id, symbol, side, quantity, price,"
     "   commission, tax, filled_at)"
-    "   SELECT lpad(placed.id::text, greatest(10, length(placed.id::text)), '0') || '-0', placed.id, %(a)s, %(u)s,"
-    " %(s)s, %(side)s,"
-    "   %(q)s, %(fill_price)s, %(commission)s, %(tax)s, %(at)s FROM placed"
+    "   SELECT lpad(placed.id::text, greatest(10, length(placed.id::text)), '0') || '-0', placed.id,"
+    "   %(a)s, %(u)s, %(s)s, %(side)s, %(q)s, %(fill_price)s, %(commission)s, %(tax)s, %(at)s FROM placed"
     "   WHERE CASE WHEN %(side)s = 'buy'"
     "     THEN (SELECT cash FROM paper_accounts WHERE account_id = %(a)s) >= -%(cash)s"
     "     ELSE (SELECT quantity FROM paper_holdings WHERE account_id = %(a)s AND symbol = %(s)s) >= %(q)s END"
-    "   RETURNING fill_id),"
-    " cash AS (UPDATE paper_accounts SET cash = cash + %(cash)s, updated_at = now()"
-    "   WHERE account_id = %(a)s AND EXISTS (SELECT 1 FROM fill)),"
-    " shares AS ({shares})")
+    f"   RETURNING fill_id), {_FILL_CASH}, shares AS ({{shares}})")
 
 
 def place(conn: psycopg.Connection, values: dict[str, Any], fill: ImmediateFill | None = None) -> Placed:
@@ -172,12 +175,12 @@ def place(conn: psycopg.Connection, values: dict[str, Any], fill: ImmediateFill 
     params: dict[str, Any] = {}
     fill_sql = ""
     if fill is not None:
-        side = Side(values["side"])
-        values.update(filled_quantity=fill.quantity, filled_value=fill.quantity * fill.price,
+        side, value = Side(values["side"]), fill.quantity * fill.price
+        values.update(filled_quantity=fill.quantity, filled_value=value,
                       state=(OrderState.FILLED if fill.quantity == values["quantity"]
                              else OrderState.PARTIALLY_FILLED).value)
-        params = {"q": fill.quantity, "fill_price": fill.price, "value": fill.quantity * fill.price,
-                  "commission": fill.commission, "tax": fill.tax, "at": fill.at, "cash": fill.cash_move(side),
+        params = {"q": fill.quantity, "fill_price": fill.price, "value": value, "commission": fill.commission,
+                  "tax": fill.tax, "at": fill.at, "cash": _cash_move(side, value, fill.commission, fill.tax),
                   "side": side.value}
         fill_sql = _PLACE_FILL.format(shares=(_BUY_SHARES if side is Side.BUY else _SELL_SHARES))
     names = ", ".join(values)
@@ -258,9 +261,7 @@ def apply_fill(conn: psycopg.Connection, order: dict[str, Any], fill_id: str, qu
         "WITH fill AS (INSERT INTO paper_fills (fill_id, order_id, account_id, user_id, symbol, side,"
         "   quantity, price, commission, tax, filled_at) VALUES (%(fill_id)s, %(order)s, %(a)s, %(u)s,"
         "   %(s)s, %(side)s, %(q)s, %(price)s, %(commission)s, %(tax)s, %(at)s)"
-        "   ON CONFLICT (fill_id) DO NOTHING RETURNING fill_id),"
-        " cash AS (UPDATE paper_accounts SET cash = cash + %(cash)s, updated_at = now()"
-        "   WHERE account_id = %(a)s AND EXISTS (SELECT 1 FROM fill)),"
+        f"   ON CONFLICT (fill_id) DO NOTHING RETURNING fill_id), {_FILL_CASH},"
         f" shares AS ({_BUY_SHARES if side is Side.BUY else _SELL_SHARES})"
         " UPDATE paper_orders SET filled_quantity = %(filled)s, filled_value = %(filled_value)s,"
         "   state = %(state)s, updated_at = now()"
@@ -269,7 +270,7 @@ def apply_fill(conn: psycopg.Connection, order: dict[str, Any], fill_id: str, qu
          "s": order["symbol"], "side": side.value, "q": quantity, "price": price, "value": value,
          "commission": commission, "tax": tax, "at": at, "filled": filled,
          "filled_value": order["filled_value"] + value, "state": state.value,
-         "cash": -(value + commission) if side is Side.BUY else value - commission - tax}).fetchone()
+         "cash": _cash_move(side, value, commission, tax)}).fetchone()
     if updated is None:
         return None
     fill = Fill(broker_order_id=broker_order_id(order["id"]), fill_id=fill_id, symbol=order["symbol"],
