@@ -130,16 +130,17 @@ def test_a_paper_order_is_six_statements_and_a_commit(trader, listed, desk, monk
     user = trader(cash=10_000_000)
     assert entry.place_order(desk, user["id"], order_body(symbol, price=60_000, quantity=1))[0] == 201
     me, sent = threading.get_ident(), []
-    execute, commit = psycopg.Connection.execute, psycopg.Connection.commit
+    execute, commit = psycopg.Cursor.execute, psycopg.Connection.commit
 
-    def counted(name, real):
+    def counted(name, real):  # every statement goes through a cursor's execute (Connection.execute too)
         def call(self, *args, **kwargs):
-            idle = self.pgconn.transaction_status == psycopg.pq.TransactionStatus.IDLE
+            conn = self if name == "commit" else self.connection
+            idle = conn.pgconn.transaction_status == psycopg.pq.TransactionStatus.IDLE
             if threading.get_ident() == me and not (name == "commit" and idle):  # an idle commit sends nothing
                 sent.append(name)
             return real(self, *args, **kwargs)
         return call
-    monkeypatch.setattr(psycopg.Connection, "execute", counted("execute", execute))
+    monkeypatch.setattr(psycopg.Cursor, "execute", counted("execute", execute))
     monkeypatch.setattr(psycopg.Connection, "commit", counted("commit", commit))
     status, order = entry.place_order(desk, user["id"], order_body(symbol, price=None, order_type="market",
                                                                   quantity=2))

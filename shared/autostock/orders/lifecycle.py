@@ -21,6 +21,7 @@ from psycopg import sql
 from psycopg.types.json import Jsonb
 
 from autostock import db
+from autostock.db import wide
 from autostock.brokers.base import OrderState
 from autostock.errors import Conflict
 from autostock.notify import notices
@@ -188,7 +189,8 @@ def create(conn: psycopg.Connection, hops: tuple[tuple[OrderState, dict[str, Any
     params = {f"c_{name}": value for name, value in values.items()}
     params.update(c_accepted=any(target == S.ACCEPTED for target, _ in hops), c_closed=not state.is_open,
                   c_events=Jsonb(events), **(then_params or {}))
-    row = conn.execute(_create_sql(tuple(values), then), params).fetchone()
+    # A filled order's statement has more parameters than psycopg caches the parsing of.
+    row = wide.execute(conn, _create_sql(tuple(values), then), params).fetchone()
     if state == S.REJECTED:
         notices.rejected(conn, row)
     # Each event carries the order as that event left it, as the step-by-step path publishes:
