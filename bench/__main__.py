@@ -20,6 +20,20 @@ HERE = Path(__file__).resolve().parent
 RESULTS = HERE / "results"
 
 
+def speed_probe() -> float:
+    """Milliseconds a fixed pure-Python loop takes (best of three): how fast this machine runs
+    Python at the moment. A shared two-core machine's speed drifts by a quarter within an hour,
+    so two runs' figures compare only alongside their probes (taken before and after each
+    benchmark)."""
+    best = float("inf")
+    for _ in range(3):
+        started, total = time.perf_counter(), 0
+        for i in range(2_000_000):
+            total += i
+        best = min(best, time.perf_counter() - started)
+    return round(best * 1000, 1)
+
+
 def main() -> int:
     only = os.environ.get("BENCH")
     quick = os.environ.get("QUICK") == "1"
@@ -30,6 +44,7 @@ def main() -> int:
         if only and name != only:
             continue
         print(f"== {name}", flush=True)
+        probe = speed_probe()
         started = time.time()
         try:
             result = importlib.import_module(f"bench.{path.stem}").run(quick=quick)
@@ -40,7 +55,8 @@ def main() -> int:
         record = {"benchmark": name, "status": status, "quick": quick,
                   "started": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(started)),
                   "seconds": round(time.time() - started, 2),
-                  "machine": {"cpus": os.cpu_count(), "python": platform.python_version()},
+                  "machine": {"cpus": os.cpu_count(), "python": platform.python_version(),
+                              "speed_probe_ms": {"before": probe, "after": speed_probe()}},
                   "result": result}
         (RESULTS / f"{name}.json").write_text(json.dumps(record, indent=2, default=str))
         print(json.dumps(result, indent=2, default=str), flush=True)
