@@ -110,6 +110,8 @@ class Settings:
     collector_port: int = _setting("COLLECTOR_PORT", default=9101)
     stream_host: str = _setting("STREAM_HOST", default="127.0.0.1")
     stream_port: int = _setting("STREAM_PORT", default=8765)
+    # Stream connections one user may hold at once: a dashboard in a few tabs and a bot or two.
+    # One member of a household must not take the server from the others.
     stream_max_connections_per_user: int = _setting("STREAM_MAX_CONNECTIONS_PER_USER", default=10)
 
     def redis_key(self, *parts: object) -> str:

@@ -29,7 +29,7 @@ def numbered(query: str) -> tuple[str, tuple[str, ...]]:
     names: dict[str, int] = {}
 
     def number(match: re.Match[str]) -> str:
-        name, percent, other = match.groups()
+        name, percent, _ = match.groups()
         if name:
             return f"${names.setdefault(name, len(names) + 1)}"
         if percent:

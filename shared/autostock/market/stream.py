@@ -78,9 +78,6 @@ AUTH_TIMEOUT = 5.0
 HEARTBEAT_SECONDS = 15.0
 EXPIRY_WARNING = 60.0
 WRITE_LIMIT = 64 * 1024
-# Connections one user may hold at once (STREAM_MAX_CONNECTIONS_PER_USER): a dashboard in a few
-# tabs and a bot or two. One member of a household must not take the server from the others.
-MAX_CONNECTIONS_PER_USER = 10
 CLOSE_UNAUTHORIZED, CLOSE_BAD_MESSAGE, CLOSE_TOO_MANY_CONNECTIONS = 4001, 4002, 4003
 _CODE = re.compile(r"^[0-9A-Z]{6}$")
 
@@ -101,9 +98,11 @@ class StreamServer:
     def __init__(self, resources: Resources, *, host: str = "127.0.0.1", port: int = 0,
                  heartbeat: float = HEARTBEAT_SECONDS, expiry_warning: float = EXPIRY_WARNING,
                  write_limit: int = WRITE_LIMIT, auth_timeout: float = AUTH_TIMEOUT,
-                 max_per_user: int = MAX_CONNECTIONS_PER_USER) -> None:
+                 max_per_user: int | None = None) -> None:
         self.resources = resources
-        self.max_per_user = max_per_user
+        # Connections one user may hold at once (STREAM_MAX_CONNECTIONS_PER_USER unless given).
+        self.max_per_user = (max_per_user if max_per_user is not None
+                             else resources.settings.stream_max_connections_per_user)
         self.per_user: Counter[str] = Counter()   # open connections of each user
         self.settings = resources.settings
         self.auth_timeout = auth_timeout
@@ -383,8 +382,7 @@ def serve_forever(settings: Settings) -> int:
     """`autostock stream`: run until SIGINT/SIGTERM."""
     import signal
     resources = Resources.open(settings)
-    server = StreamServer(resources, host=settings.stream_host, port=settings.stream_port,
-                          max_per_user=settings.stream_max_connections_per_user)
+    server = StreamServer(resources, host=settings.stream_host, port=settings.stream_port)
 
     async def main() -> None:
         loop = asyncio.get_running_loop()
@@ -399,5 +397,5 @@ def serve_forever(settings: Settings) -> int:
     return 0
 
 
-__all__ = ["CLOSE_BAD_MESSAGE", "CLOSE_TOO_MANY_CONNECTIONS", "CLOSE_UNAUTHORIZED", "MAX_CODES", "PATH", "StreamServer",
-           "serve_forever"]
+__all__ = ["CLOSE_BAD_MESSAGE", "CLOSE_TOO_MANY_CONNECTIONS", "CLOSE_UNAUTHORIZED", "MAX_CODES", "PATH",
+           "StreamServer", "serve_forever"]

@@ -12,6 +12,5 @@ from autostock.orders.queries import fills_history, get_order, list_orders, posi
 from autostock.orders.reconcile import on_fill_message, reconcile_open_orders
 
 __all__ = ["AccountTerms", "kill_switch", "Desk", "cancel_order", "current", "fills_history", "fixed_clock",
-           "get_order",
-           "install", "list_orders", "modify_order", "on_fill_message", "parse_modify", "place_order",
-           "positions", "reconcile_open_orders"]
+           "get_order", "install", "list_orders", "modify_order", "on_fill_message", "parse_modify",
+           "place_order", "positions", "reconcile_open_orders"]

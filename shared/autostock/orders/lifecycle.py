@@ -21,8 +21,8 @@ from psycopg import sql
 from psycopg.types.json import Jsonb
 
 from autostock import db
-from autostock.db import wide
 from autostock.brokers.base import OrderState
+from autostock.db import wide
 from autostock.errors import Conflict
 from autostock.notify import notices
 
@@ -173,8 +173,8 @@ def create(conn: psycopg.Connection, hops: tuple[tuple[OrderState, dict[str, Any
     placed in the transaction that creates it: it is born in the broker's answer (accepted,
     rejected, or filled), with every event the step-by-step path would have written. Each hop
     must be a transition `ALLOWED` from the one before. `filled` (the fill totals and the
-    reservation left, as `book.after_fill` makes them) is what the last hop's fill made of it; `then` (CTEs, with their
-    `then_params`) writes that fill in the same statement."""
+    reservation left, as `book.after_fill` makes them) is what the last hop's fill made of it;
+    `then` (CTEs, with their `then_params`) writes that fill in the same statement."""
     if set(columns) != set(NEW_ORDER_COLUMNS):
         raise ValueError(f"a new order sets exactly {NEW_ORDER_COLUMNS}")
     state = S.PENDING_NEW
