@@ -11,12 +11,14 @@ from __future__ import annotations
 
 import os
 
-GATEWAY_THREADS = 4
+GATEWAY_THREADS = 8
 
 
 def gateway_workers() -> int:
-    """Two gunicorn workers per core. A request spends much of its time waiting on PostgreSQL
-    while a process runs Python on one core at a time (the GIL), so one worker per core leaves
-    the cores idle; and many threads in one process cost GIL hand-offs. On two cores, 4 workers
-    x 4 threads spent about a fifth less CPU per order than 2 x 8 and placed more orders/s."""
-    return 2 * (os.cpu_count() or 1)
+    """One gunicorn worker per core, each with GATEWAY_THREADS threads. Every process beyond
+    the cores adds context switches and cold caches: on two cores, placing paper orders under
+    32 clients, 2 workers x 8 threads spent about an eighth less server CPU per order (and a
+    tenth less PostgreSQL CPU, with half the connections) than 4 x 4, in three interleaved
+    rounds (docs/benchmarks.md). Eight threads keep the same 16 calls in flight per two cores
+    while orders to network brokers wait on their round trips."""
+    return os.cpu_count() or 1
