@@ -28,15 +28,24 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 @contextmanager
+def throwaway_database(name: str) -> Iterator[str]:
+    """A new empty database named for this run (`autostock_bench_<name>_<id>`): its URL; dropped after."""
+    admin = os.environ.get("TEST_ADMIN_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
+    database = f"autostock_bench_{name}_{uuid.uuid4().hex[:8]}"
+    with psycopg.connect(admin, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{database}"')
+    try:
+        yield admin.rpartition("/")[0] + "/" + database
+    finally:
+        with psycopg.connect(admin, autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)')
+
+
+@contextmanager
 def temporary_resources(name: str) -> Iterator[Resources]:
     """Resources on a database made for this benchmark run; everything is removed afterwards."""
     run = f"{name}_{uuid.uuid4().hex[:8]}"
-    admin = os.environ.get("TEST_ADMIN_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
-    database = f"autostock_bench_{run}"
-    with psycopg.connect(admin, autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{database}"')
-    url = admin.rpartition("/")[0] + "/" + database
-    try:
+    with throwaway_database(name) as url:
         migrate(url)
         settings: Settings = load_settings({
             "DATABASE_URL": url, "REDIS_URL": os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/0"),
@@ -51,9 +60,6 @@ def temporary_resources(name: str) -> Iterator[Resources]:
             if keys:
                 resources.redis.delete(*keys)
             resources.close()
-    finally:
-        with psycopg.connect(admin, autocommit=True) as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)')
 
 
 def bench_user(resources: Resources, password: str, rounds: int = 4) -> dict[str, str]:

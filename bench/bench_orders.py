@@ -9,6 +9,8 @@ each with the CPU the server (gunicorn and its workers) and PostgreSQL spent per
 request, which moves far less than the rates when the machine is shared;
 then checks that every 201 has exactly one order row and that every account's books
 reconcile (cash = ledger sum, positions = fills, ours = the paper broker's own books).
+First, with nothing else running, PostgreSQL alone (pgbench's TPC-B-like transaction, 32
+clients; `bench/_pgbench.py`): the yardstick issue 5 states its target against.
 
 The server runs with a fixed mid-session clock so the benchmark runs at any hour, and with the
 runtime's gunicorn defaults (BENCH_ORDERS_WORKERS / BENCH_ORDERS_THREADS override them).
@@ -30,6 +32,7 @@ import requests
 from autostock.runtime import GATEWAY_THREADS, gateway_workers
 from bench._cpu import Meter
 from bench._load import closed_users, open_loop, percentiles, require_wrk
+from bench._pgbench import against_issue, tpcb
 from bench._services import free_port, server_env, temporary_resources
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -171,6 +174,7 @@ def run(quick: bool) -> dict:
     seconds = 6 if quick else 60
     workers = int(os.environ.get("BENCH_ORDERS_WORKERS") or gateway_workers())
     threads = int(os.environ.get("BENCH_ORDERS_THREADS") or GATEWAY_THREADS)
+    reference = tpcb(5 if quick else 20)  # before the server starts: nothing else competes
     with temporary_resources("orders") as resources:
         started = time.perf_counter()
         traders = _seed(resources, 1000)
@@ -212,6 +216,7 @@ def run(quick: bool) -> dict:
         check = _verify(resources, created, [i for i in ids if i])
     return {"server": {"workers": workers, "threads": threads, "cpus": os.cpu_count()},
             "seed_seconds_1000_users": round(seed_s, 1),
+            "postgres_alone": {**reference, "orders_on_the_issues_scale": against_issue(a["orders_per_s"], reference)},
             "a_closed_loop_32_clients": a, "b_open_loop_300_per_s": b, "c_seed_load_mix_1000_users": c,
             "quote_endpoint": "present" if has_quotes else "absent (quote-snapshot not in this stack)",
             "check": check, "run_id": uuid.uuid4().hex[:6]}
