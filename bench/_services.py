@@ -43,9 +43,10 @@ def throwaway_database(name: str) -> Iterator[str]:
 
 @contextmanager
 def temporary_resources(name: str) -> Iterator[Resources]:
-    """Resources on a database made for this benchmark run; everything is removed afterwards."""
-    run = f"{name}_{uuid.uuid4().hex[:8]}"
+    """Resources on a database made for this benchmark run; everything is removed afterwards.
+    The database's run id also names the Redis and NATS prefixes."""
     with throwaway_database(name) as url:
+        run = url.rpartition("/")[2].removeprefix("autostock_bench_")
         migrate(url)
         settings: Settings = load_settings({
             "DATABASE_URL": url, "REDIS_URL": os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/0"),

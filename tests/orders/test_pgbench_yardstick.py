@@ -1,9 +1,11 @@
 """The orders benchmark's yardstick: PostgreSQL alone under pgbench, read on issue 5's scale
 (its figures come from `make bench`, not from here)."""
 
+import psycopg
 import pytest
 
 from bench import _pgbench
+from tests.conftest import ADMIN_DB_URL
 
 REPORT = """pgbench (15.19 (Debian 15.19-0+deb12u1))
 transaction type: <builtin: TPC-B (sort of)>
@@ -40,9 +42,6 @@ def test_orders_are_read_on_the_issues_scale() -> None:
 
 @pytest.mark.skipif(_pgbench.find_pgbench() is None, reason="pgbench comes with the PostgreSQL server package")
 def test_pgbench_runs_on_a_throwaway_database() -> None:
-    import psycopg
-
-    from tests.conftest import ADMIN_DB_URL
     result = _pgbench.tpcb(1, scale=1)
     assert result["status"] == "ok" and result["transactions_per_s"] > 0
     with psycopg.connect(ADMIN_DB_URL, autocommit=True) as conn:

@@ -17,8 +17,8 @@ GATEWAY_THREADS = 8
 def gateway_workers() -> int:
     """One gunicorn worker per core, each with GATEWAY_THREADS threads. Every process beyond
     the cores adds context switches and cold caches: on two cores, placing paper orders under
-    32 clients, 2 workers x 8 threads spent about an eighth less server CPU per order (and a
-    tenth less PostgreSQL CPU, with half the connections) than 4 x 4, in three interleaved
+    32 clients, 2 workers x 8 threads spent about an eighth less server CPU per order (and 6 %
+    less PostgreSQL CPU, with half the connections) than 4 x 4, in three interleaved
     rounds (docs/benchmarks.md). Eight threads keep the same 16 calls in flight per two cores
     while orders to network brokers wait on their round trips."""
     return os.cpu_count() or 1
