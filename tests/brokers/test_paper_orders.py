@@ -258,3 +258,38 @@ def test_a_refused_marketable_order_leaves_no_order_fill_or_cash_move(paper_fact
     assert [(o.side, o.filled_quantity) for o in broker.orders_today()] == [(Side.BUY, 1)]
     [position] = broker.positions()
     assert position.quantity == 1
+
+
+def test_an_order_reads_only_open_orders_however_long_the_history(paper, set_quote, symbol, resources,
+                                                                   database_url):
+    """The expiry sweep and the means check read the account's open orders, not its history:
+    placing an order on an account with 3,000 closed orders of earlier days reads a handful of
+    `paper_orders` rows."""
+    import psycopg
+    set_quote(symbol, 70_000, bid=69_900, ask=70_000)
+    paper.place_order(market(symbol, Side.BUY, 10))
+    paper.place_order(limit(symbol, Side.SELL, 2, 75_000))            # open: offered, not sellable
+    with psycopg.connect(database_url, autocommit=True) as conn:     # the tables' owner
+        conn.execute(
+            "INSERT INTO paper_orders (account_id, user_id, symbol, market, side, order_type, quantity, price,"
+            " filled_quantity, filled_value, state, trade_date)"
+            " SELECT %s, %s, %s, 'KOSPI', 'buy', 'limit', 1, 70000, 1, 70000, 'filled', %s - (g / 20)"
+            " FROM generate_series(1, 3000) g", (paper.account_id, paper.user_id, symbol, paper.clock().date()))
+        conn.execute("ANALYZE paper_orders")
+    with db.tenant(resources.pool, paper.user_id) as conn:
+        before = _rows_read(conn, "paper_orders")
+        ack = paper.place_order_in(conn, market(symbol, Side.SELL, 8))
+        read = _rows_read(conn, "paper_orders") - before
+        assert ack.status is not None and ack.status.state is OrderState.FILLED
+        with pytest.raises(BrokerRejected) as refused:               # the offered 2 are not sellable
+            paper.place_order_in(conn, market(symbol, Side.SELL, 1))
+    assert refused.value.code == "insufficient_holdings"
+    assert read < 20
+
+
+def _rows_read(conn, table: str) -> int:
+    """Rows this backend's scans of `table` fetched and has not reported yet: a difference of
+    two readings in one transaction is what the statements between them read."""
+    row = conn.execute("SELECT seq_tup_read + coalesce(idx_tup_fetch, 0) AS n FROM pg_stat_xact_user_tables"
+                       " WHERE relname = %s", (table,)).fetchone()
+    return 0 if row is None else int(row["n"])

@@ -133,8 +133,8 @@ def _check_modify_power(conn: psycopg.Connection, order: dict[str, Any], reserva
     row = conn.execute(
         "SELECT b.cash - coalesce(sum(o.reserved_cash), 0) AS power FROM account_books b"
         " LEFT JOIN orders o ON o.account_id = b.account_id AND o.side = 'buy' AND o.id <> %s"
-        "  AND o.state = ANY(%s) WHERE b.account_id = %s GROUP BY b.cash",
-        (order["id"], list(lifecycle.OPEN_STATES), order["account_id"])).fetchone()
+        f"  AND o.state IN {lifecycle.OPEN_STATES_SQL} WHERE b.account_id = %s GROUP BY b.cash",
+        (order["id"], order["account_id"])).fetchone()
     if reservation > int(row["power"]):
         from autostock.errors import BrokerRejected
         raise BrokerRejected(f"the new price needs {reservation} KRW; buying power is {row['power']} KRW",

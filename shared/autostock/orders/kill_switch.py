@@ -76,8 +76,8 @@ def engage(desk: Desk, admin_id: str, *, scope: str, user_id: str | None = None,
             except psycopg.errors.UniqueViolation:
                 row = _active(conn, target)  # a concurrent engage won; same effect
         open_orders = conn.execute(
-            "SELECT id, user_id FROM orders WHERE state = ANY(%s) AND (%s::uuid IS NULL OR user_id = %s::uuid)"
-            " ORDER BY created_at", (list(lifecycle.OPEN_STATES), target, target)).fetchall()
+            f"SELECT id, user_id FROM orders WHERE state IN {lifecycle.OPEN_STATES_SQL}"
+            " AND (%s::uuid IS NULL OR user_id = %s::uuid) ORDER BY created_at", (target, target)).fetchall()
     cancelled, failed = 0, 0
     for order in open_orders:
         try:

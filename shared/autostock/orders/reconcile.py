@@ -33,9 +33,9 @@ def _candidates(desk: Desk) -> list[dict[str, Any]]:
     with db.service(desk.resources.pool) as conn:
         return conn.execute(
             "SELECT id, user_id, account_id, broker_order_id, client_order_id, state, created_at,"
-            " now() - created_at AS age FROM orders WHERE state = ANY(%s)"
+            f" now() - created_at AS age FROM orders WHERE state IN {lifecycle.OPEN_STATES_SQL}"
             " ORDER BY (state = 'unknown') DESC, created_at LIMIT %s",
-            (list(lifecycle.OPEN_STATES), BATCH)).fetchall()
+            (BATCH,)).fetchall()
 
 
 def broker_view(desk: Desk, order: dict[str, Any]) -> tuple[Any, OrderStatus | None]:

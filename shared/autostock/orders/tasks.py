@@ -32,9 +32,9 @@ def _expiring(resources: Resources, now: dt.datetime) -> list[dict[str, Any]]:
     with db.service(resources.pool) as conn:
         return conn.execute(
             "SELECT id, user_id, account_id, broker_order_id, client_order_id, state, created_at,"
-            " now() - created_at AS age FROM orders WHERE state = ANY(%s) AND time_in_force = 'day'"
-            " AND (trading_day < %s OR (%s AND trading_day = %s))",
-            (list(lifecycle.OPEN_STATES), today, closed_today, today)).fetchall()
+            f" now() - created_at AS age FROM orders WHERE state IN {lifecycle.OPEN_STATES_SQL}"
+            " AND time_in_force = 'day' AND (trading_day < %s OR (%s AND trading_day = %s))",
+            (today, closed_today, today)).fetchall()
 
 
 def _cancel_at_broker(desk: desks.Desk, order: dict[str, Any]) -> None:

@@ -20,7 +20,7 @@ def _books(conn: Any, user_id: str, account_id: str | None) -> tuple[list[dict],
     held = conn.execute(f"SELECT * FROM positions WHERE {scope} ORDER BY symbol", args).fetchall()  # noqa: S608
     open_orders = conn.execute(
         f"SELECT coalesce(sum(reserved_cash), 0) AS reserved FROM orders WHERE {scope}"  # noqa: S608
-        " AND state = ANY(%s)", (*args, list(lifecycle.OPEN_STATES))).fetchone()
+        f" AND state IN {lifecycle.OPEN_STATES_SQL}", args).fetchone()
     return books, held, open_orders
 
 

@@ -49,8 +49,8 @@ class Matcher:
             rows = conn.execute(
                 "SELECT id, account_id, symbol, side, price, quantity, filled_quantity, cancelled_quantity,"
                 " state, created_at, trade_date FROM paper_orders"
-                " WHERE symbol = ANY(%s) AND order_type = 'limit' AND state = ANY(%s) ORDER BY id",
-                (sorted(codes), list(store.OPEN_STATES))).fetchall()
+                f" WHERE symbol = ANY(%s) AND order_type = 'limit' AND state IN {store.OPEN_SQL} ORDER BY id",
+                (sorted(codes),)).fetchall()
         out: dict[str, list[dict[str, Any]]] = {}
         for row in rows:
             out.setdefault(row["symbol"], []).append(row)

@@ -20,8 +20,9 @@ from autostock.market.costs import CostModel
 from autostock.market.quotes import SEOUL
 
 OPEN_STATES = (OrderState.ACCEPTED.value, OrderState.PARTIALLY_FILLED.value)
-# The same in SQL, for the statements every order runs (no array parameter to adapt).
-_OPEN = db.constant_list(OPEN_STATES)
+# The same in SQL, for the statements every order runs: constants, which let the planner use
+# the open-orders partial indexes in any plan (no array parameter to adapt either).
+OPEN_SQL = db.constant_list(OPEN_STATES)
 _ORDER_COLUMNS = ("id, account_id, user_id, client_order_id, symbol, market, product, side, order_type,"
                   " quantity, price, filled_quantity, filled_value, cancelled_quantity, state, reason,"
                   " trade_date, created_at")
@@ -57,7 +58,7 @@ def account_today(conn: psycopg.Connection, account_id: str, today: dt.date, clo
     return conn.execute(
         "WITH expired AS (UPDATE paper_orders SET state = 'expired',"
         "   cancelled_quantity = quantity - filled_quantity, reason = 'day order expired at the close',"
-        f"   updated_at = now() WHERE account_id = %(a)s AND state IN {_OPEN}"
+        f"   updated_at = now() WHERE account_id = %(a)s AND state IN {OPEN_SQL}"
         "   AND (trade_date < %(today)s OR (trade_date = %(today)s AND %(closed)s)))"
         " SELECT * FROM paper_accounts WHERE account_id = %(a)s" + (" FOR UPDATE" if lock else ""),
         {"a": account_id, "today": today, "closed": closed_today}).fetchone()
@@ -78,8 +79,8 @@ def opened(row: dict[str, Any] | None) -> dict[str, Any]:
 
 def open_orders(conn: psycopg.Connection, account_id: str, side: Side | None = None,
                 symbol: str | None = None) -> list[dict[str, Any]]:
-    sql = f"SELECT {_ORDER_COLUMNS} FROM paper_orders WHERE account_id = %s AND state = ANY(%s)"
-    params: list[Any] = [account_id, list(OPEN_STATES)]
+    sql = f"SELECT {_ORDER_COLUMNS} FROM paper_orders WHERE account_id = %s AND state IN {OPEN_SQL}"
+    params: list[Any] = [account_id]
     if side is not None:
         sql += " AND side = %s"
         params.append(side.value)
@@ -99,7 +100,7 @@ def reservation(open_buy_values: list[int], costs: CostModel) -> int:
 
 
 _OPEN_BUY_VALUES = ("ARRAY(SELECT (quantity - filled_quantity - cancelled_quantity) * price FROM paper_orders"
-                    f" WHERE account_id = %(a)s AND side = 'buy' AND state IN {_OPEN})")
+                    f" WHERE account_id = %(a)s AND side = 'buy' AND state IN {OPEN_SQL})")
 
 
 def reserved_cash(conn: psycopg.Connection, account_id: str, costs: CostModel) -> int:
@@ -194,7 +195,7 @@ def place(conn: psycopg.Connection, values: dict[str, Any], fill: ImmediateFill 
         f" {_OPEN_BUY_VALUES} AS open_buys,"
         " coalesce((SELECT quantity FROM paper_holdings WHERE account_id = %(a)s AND symbol = %(s)s), 0)"
         " - coalesce((SELECT sum(quantity - filled_quantity - cancelled_quantity) FROM paper_orders"
-        f"   WHERE account_id = %(a)s AND side = 'sell' AND symbol = %(s)s AND state IN {_OPEN}), 0)"
+        f"   WHERE account_id = %(a)s AND side = 'sell' AND symbol = %(s)s AND state IN {OPEN_SQL}), 0)"
         "   AS sellable"
         " FROM (SELECT) AS one LEFT JOIN placed ON true LEFT JOIN paper_orders e"
         "   ON e.account_id = %(a)s AND e.client_order_id = %(c)s AND e.client_order_id <> ''",
@@ -322,4 +323,4 @@ def orders_of_day(conn: psycopg.Connection, account_id: str, day: dt.date) -> li
     """Orders placed on `day`, plus older ones still open."""
     return conn.execute(
         f"SELECT {_ORDER_COLUMNS} FROM paper_orders WHERE account_id = %s"
-        " AND (trade_date = %s OR state = ANY(%s)) ORDER BY id", (account_id, day, list(OPEN_STATES))).fetchall()
+        f" AND (trade_date = %s OR state IN {OPEN_SQL}) ORDER BY id", (account_id, day)).fetchall()
