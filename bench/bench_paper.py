@@ -1,6 +1,7 @@
 """Paper broker: market-order fills per second (each one a validated order, a fill, cash and
-holdings moved in one PostgreSQL transaction, and an `orders.fill` event on NATS), and the
-matcher's tick rate (handled in-process, without NATS in the way)."""
+holdings moved in one PostgreSQL transaction, and an `orders.fill` event on NATS), on a new
+account and on one with a year of closed orders behind it (an order must cost the same), and
+the matcher's tick rate (handled in-process, without NATS in the way)."""
 
 from __future__ import annotations
 
@@ -9,6 +10,8 @@ import threading
 import time
 import uuid
 
+import psycopg
+
 from autostock import db
 from autostock.brokers.base import OrderRequest, OrderType, Side
 from autostock.brokers.paper import Matcher, PaperBroker
@@ -16,6 +19,8 @@ from autostock.market.quotes import SEOUL, StoredQuote, Tick, write_quote
 from bench._services import temporary_resources
 
 AT = dt.datetime(2025, 6, 16, 10, 0, tzinfo=SEOUL)   # a session, so the session check runs for real
+# A busy year: 50 orders a day for 250 trading days, all closed (filled) before today.
+YEAR_OF_ORDERS = 12_500
 
 
 def _broker(resources, symbol: str) -> PaperBroker:
@@ -34,13 +39,26 @@ def _round_trips(broker: PaperBroker, symbol: str, orders: int) -> None:
         broker.place_order(OrderRequest(symbol, side, 10, OrderType.MARKET))
 
 
-def _measure(resources, threads: int, orders: int) -> float:
+def _history(resources, broker: PaperBroker, symbol: str, orders: int) -> None:
+    """`orders` filled orders of earlier days on `broker`'s account (written as the tables' owner)."""
+    with psycopg.connect(resources.settings.database_url.reveal(), autocommit=True) as conn:
+        conn.execute(
+            "INSERT INTO paper_orders (account_id, user_id, symbol, market, side, order_type, quantity, price,"
+            " filled_quantity, filled_value, state, trade_date)"
+            " SELECT %s, %s, %s, 'KOSPI', 'buy', 'limit', 10, 70000, 10, 700000, 'filled', %s - 1 - (g / 50)"
+            " FROM generate_series(1, %s) g", (broker.account_id, broker.user_id, symbol, AT.date(), orders))
+        conn.execute("ANALYZE paper_orders")
+
+
+def _measure(resources, threads: int, orders: int, history: int = 0) -> float:
     brokers = []
     for _ in range(threads):
         symbol = "B" + uuid.uuid4().hex[:5].upper()
         write_quote(resources.redis, resources.settings,
                     StoredQuote(code=symbol, price=70_000, bid=69_900, ask=70_000, prev_close=70_000, at=AT))
         brokers.append((_broker(resources, symbol), symbol))
+        if history:
+            _history(resources, *brokers[-1], history)
     workers = [threading.Thread(target=_round_trips, args=(b, s, orders)) for b, s in brokers]
     started = time.perf_counter()
     for w in workers:
@@ -75,9 +93,12 @@ def run(quick: bool) -> dict:
     with temporary_resources("paper") as resources:
         _measure(resources, 1, 20)                     # warm the pool, the calendar, NATS
         single = _measure(resources, 1, orders)
+        seasoned = _measure(resources, 1, orders, history=YEAR_OF_ORDERS)
         parallel = _measure(resources, 4, orders // 2)
         misses, batched, hits = _matcher_ticks(resources, 20 if quick else 200, 100 if quick else 1_000)
     return {"market_fills_per_second_1_account": round(single, 1),
+            "market_fills_per_second_1_account_with_a_years_orders": round(seasoned, 1),
+            "closed_orders_in_that_year": YEAR_OF_ORDERS,
             "market_fills_per_second_4_accounts_4_threads": round(parallel, 1),
             "orders_per_account": orders,
             "matcher_ticks_per_second_no_cross": round(misses, 1),
