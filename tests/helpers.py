@@ -103,3 +103,11 @@ class SettableClock:
 
     def __call__(self) -> dt.datetime:
         return self.at
+
+
+def rows_read(conn: Any, table: str) -> int:
+    """Rows this backend's scans of `table` fetched and has not reported yet: the difference of
+    two readings in one transaction is what the statements between them read."""
+    row = conn.execute("SELECT seq_tup_read + coalesce(idx_tup_fetch, 0) AS n FROM pg_stat_xact_user_tables"
+                       " WHERE relname = %s", (table,)).fetchone()
+    return 0 if row is None else int(row["n"])

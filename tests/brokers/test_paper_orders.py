@@ -12,6 +12,8 @@ from autostock.brokers.paper import store
 from autostock.errors import BrokerRejected, Conflict, NotFound, ValidationError
 from autostock.market.costs import CostModel
 
+from tests.helpers import rows_read
+
 from .test_paper_rules import limit, market
 
 
@@ -277,19 +279,11 @@ def test_an_order_reads_only_open_orders_however_long_the_history(paper, set_quo
             " FROM generate_series(1, 3000) g", (paper.account_id, paper.user_id, symbol, paper.clock().date()))
         conn.execute("ANALYZE paper_orders")
     with db.tenant(resources.pool, paper.user_id) as conn:
-        before = _rows_read(conn, "paper_orders")
+        before = rows_read(conn, "paper_orders")
         ack = paper.place_order_in(conn, market(symbol, Side.SELL, 8))
-        read = _rows_read(conn, "paper_orders") - before
+        read = rows_read(conn, "paper_orders") - before
         assert ack.status is not None and ack.status.state is OrderState.FILLED
         with pytest.raises(BrokerRejected) as refused:               # the offered 2 are not sellable
             paper.place_order_in(conn, market(symbol, Side.SELL, 1))
     assert refused.value.code == "insufficient_holdings"
     assert read < 20
-
-
-def _rows_read(conn, table: str) -> int:
-    """Rows this backend's scans of `table` fetched and has not reported yet: a difference of
-    two readings in one transaction is what the statements between them read."""
-    row = conn.execute("SELECT seq_tup_read + coalesce(idx_tup_fetch, 0) AS n FROM pg_stat_xact_user_tables"
-                       " WHERE relname = %s", (table,)).fetchone()
-    return 0 if row is None else int(row["n"])

@@ -135,3 +135,44 @@ def test_twenty_concurrent_sells_against_holdings(trader, listed, resources):
     assert {r.error_code for r in replies if r.status != 201} == {"insufficient_holdings"}
     _, reserved_quantity = _open_reservations(resources, user["account_id"])
     assert reserved_quantity == 24 <= books_reconcile(resources, user["account_id"])["held"][symbol]
+
+
+def test_the_risk_reads_cost_the_same_on_a_years_history(trader, listed, resources, database_url, clock):
+    """What an order is checked against (the day's counts, open reservations, holdings, the
+    day's losses) is read from today's and the open orders alone: on an account with 3,000
+    filled orders and fills of earlier days, the lock and exposure statements read a handful of
+    `orders` and `fills` rows."""
+    import psycopg
+
+    from autostock import risk
+    from autostock.market.calendar import SEOUL
+    from autostock.orders import context
+    from tests.helpers import rows_read
+    symbol = listed(price=70_000)
+    user = trader(cash=10_000_000_000)
+    _buy_shares(user, symbol, 5)
+    assert _place(user, order_body(symbol, quantity=1, price=60_000)).json["status"] == "accepted"
+    today = clock().astimezone(SEOUL).date()
+    with psycopg.connect(database_url, autocommit=True) as conn:    # the tables' owner
+        conn.execute(
+            "WITH o AS (INSERT INTO orders (user_id, account_id, client_order_id, symbol, market, side, order_type,"
+            "   time_in_force, quantity, price, reserve_price, reserved_cash, reserved_quantity, broker, trading_day,"
+            "   state, filled_quantity, filled_value, average_fill_price)"
+            "   SELECT %(u)s, %(a)s, 'past-' || g, %(s)s, 'KOSPI', 'buy', 'limit', 'day', 1, 70000, 70000, 0, 0,"
+            "   'paper', %(today)s - 1 - g / 12, 'filled', 1, 70000, 70000 FROM generate_series(1, 3000) g"
+            "   RETURNING id, client_order_id, trading_day)"
+            " INSERT INTO fills (user_id, account_id, order_id, broker_fill_id, symbol, side, quantity, price,"
+            "   commission, tax, realized_pnl, filled_at)"
+            " SELECT %(u)s, %(a)s, o.id, o.client_order_id, %(s)s, 'buy', 1, 70000, 9, 0, 0,"
+            "   o.trading_day + time '10:00' FROM o",
+            {"u": user["id"], "a": user["account_id"], "s": symbol, "today": today})
+        conn.execute("ANALYZE orders")
+        conn.execute("ANALYZE fills")
+    with db.tenant(resources.pool, user["id"]) as conn:
+        before = rows_read(conn, "orders") + rows_read(conn, "fills")
+        context.lock(conn, user["id"], user["account_id"], symbol)
+        seen = risk.exposure(conn, user["id"], user["account_id"], symbol, today)
+        read = rows_read(conn, "orders") + rows_read(conn, "fills") - before
+    assert (seen.user_orders_today, seen.account_orders_today, seen.held, seen.open_buy_quantity) == (2, 2, 5, 1)
+    assert read < 20
+    assert _place(user, order_body(symbol, quantity=1, price=None, order_type="market")).status == 201
