@@ -11,6 +11,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from autostock.config import environment_with, load_settings
+from autostock.errors import ConfigError
 from autostock.logs import configure_logging
 
 
@@ -151,9 +152,14 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    """Run one command; a setting it cannot start with is one line on stderr and exit code 2."""
     args = build_parser().parse_args(argv)
     configure_logging(environment_with(args.env_file).get("LOG_LEVEL", "INFO"))
-    return COMMANDS[args.command][1](args)
+    try:
+        return COMMANDS[args.command][1](args)
+    except ConfigError as e:
+        print(f"autostock {args.command}: {e}", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":

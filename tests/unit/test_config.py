@@ -69,3 +69,11 @@ def test_init_env_generates_every_secret_the_platform_needs(tmp_path, capsys):
         assert len(a[name]) >= 32 and a[name] != b[name], name
         assert a[name] not in printed
     assert load_settings(a, secrets_dir=tmp_path).internal_token.reveal() == a["INTERNAL_TOKEN"]
+
+
+def test_a_setting_a_command_cannot_start_with_is_one_line_and_exit_code_2(monkeypatch, capsys):
+    from autostock.cli import main
+    monkeypatch.setenv("DB_POOL_MAX", "lots")
+    assert main(["migrate"]) == 2
+    err = capsys.readouterr().err
+    assert err == "autostock migrate: DB_POOL_MAX must be an integer, was 'lots'\n"

@@ -18,10 +18,20 @@ START_TIMEOUT = 30
 KEYS = ("KIS_REAL_URL", "KIS_PAPER_URL", "KIS_WS_URL", "KIS_PAPER_WS_URL")
 
 
+# The simulators dev can wire the platform to (their settings are `KEYS`). `autostock sim`
+# also serves LS and Kiwoom for their adapters' tests, but nothing in dev points at those.
+CHOICES = ("kis",)
+
+
 def wanted(env: Mapping[str, str]) -> str | None:
+    """Which simulator dev starts: `BROKER_SIM` (kis, or none), else kis when no platform KIS
+    market keys are configured. Any other value is a ConfigError, not a 30-second wait for a
+    simulator that would never report KIS addresses."""
     choice = env.get("BROKER_SIM", "").strip().lower()
     if choice == "none":
         return None
+    if choice and choice not in CHOICES:
+        raise ConfigError(f"BROKER_SIM must be one of {', '.join((*CHOICES, 'none'))}, was {choice!r}")
     return choice or (None if env.get("KIS_MARKET_KEYS") else "kis")
 
 
