@@ -4,10 +4,13 @@ from __future__ import annotations
 
 from concurrent.futures import ThreadPoolExecutor
 
+import psycopg
 import pytest
 
-from autostock import db
-from tests.helpers import invoke
+from autostock import db, risk
+from autostock.market.calendar import SEOUL
+from autostock.orders import context
+from tests.helpers import invoke, rows_read
 from tests.orders.conftest import books_reconcile, order_body
 
 PATH = "/api/v1/trading/orders"
@@ -142,12 +145,6 @@ def test_the_risk_reads_cost_the_same_on_a_years_history(trader, listed, resourc
     day's losses) is read from today's and the open orders alone: on an account with 3,000
     filled orders and fills of earlier days, the lock and exposure statements read a handful of
     `orders` and `fills` rows."""
-    import psycopg
-
-    from autostock import risk
-    from autostock.market.calendar import SEOUL
-    from autostock.orders import context
-    from tests.helpers import rows_read
     symbol = listed(price=70_000)
     user = trader(cash=10_000_000_000)
     _buy_shares(user, symbol, 5)

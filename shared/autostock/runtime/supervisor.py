@@ -130,6 +130,7 @@ def run_dev(environ: Mapping[str, str], opts: DevOptions, announce: Callable[[st
     stop: list[int] = []
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda signum, _frame: stop.append(signum))
+    sim = simulators.wanted(environ)   # a bad BROKER_SIM stops dev before anything is started
     with services.ensured(environ, opts.data_dir) as svc:
         env = _with_internal_token({**environ, **svc.environment()})
         lines = _prepare(env, opts)
@@ -141,7 +142,6 @@ def run_dev(environ: Mapping[str, str], opts: DevOptions, announce: Callable[[st
         if opts.root:
             common += ["--root", str(opts.root)]
         try:
-            sim = simulators.wanted(env)
             if sim:
                 tree.env.update(simulators.start(sim, lambda name, argv: tree.start(name, argv, pipe=True), env))
             gateway = tree.start("gateway", [python, "-m", "autostock.runtime", "gateway", *common,
