@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import datetime as dt
 
+import psycopg
 import pytest
 
 from autostock import db
-from autostock.portfolio import activity, equity_curve
-from tests.helpers import invoke
+from autostock.portfolio import activity, equity_curve, holdings
+from tests.helpers import invoke, rows_read
 from tests.orders.conftest import books_reconcile, order_body
 
 PATH = "/api/v1/trading/orders"
@@ -108,3 +109,39 @@ def test_pure_statistics():
     # 10 shares held 4 h, 5 shares held 2 h → (40 + 10) / 15 h
     assert activity.holding_seconds(fills) == pytest.approx(50 / 15 * 3600)
     assert activity.holding_seconds(fills[:2]) is None
+
+
+def _insert_orders(conn, user, symbol, n, *, state, days_ago, reserved_cash=0):
+    conn.execute(
+        "INSERT INTO orders (user_id, account_id, client_order_id, symbol, market, side, order_type,"
+        " time_in_force, quantity, price, reserve_price, reserved_cash, reserved_quantity, broker, trading_day,"
+        " state, filled_quantity, filled_value, average_fill_price)"
+        " SELECT %(u)s, %(a)s, %(state)s || '-' || g, %(s)s, 'KOSPI', 'buy', 'limit', 'day', 1, 40000, 40000,"
+        " %(r)s, 0, 'paper', current_date - %(d)s, %(state)s, CASE WHEN %(state)s = 'filled' THEN 1 ELSE 0 END,"
+        " CASE WHEN %(state)s = 'filled' THEN 40000 ELSE 0 END, CASE WHEN %(state)s = 'filled' THEN 40000 ELSE 0 END"
+        " FROM generate_series(1, %(n)s) g",
+        {"u": user["id"], "a": user["account_id"], "s": symbol, "n": n, "state": state, "d": days_ago,
+         "r": reserved_cash})
+
+
+def test_the_summary_reads_the_callers_open_orders_alone(trader, listed, resources, database_url):
+    """What open buys hold back is read from the caller's own open orders: neither a long history
+    of their closed orders nor other users' open orders are read, whether the summary covers
+    one account or all of them (and after the statements have gone to generic plans)."""
+    symbol = listed(price=50_000)
+    user, other = trader(cash=5_000_000), trader(cash=5_000_000)
+    for each in (user, other):  # opens each account's books
+        assert invoke("place-order", "POST", PATH, order_body(symbol, quantity=1, price=45_000),
+                      token=each["token"]).json["status"] == "accepted"
+    with psycopg.connect(database_url, autocommit=True) as conn:    # the tables' owner
+        _insert_orders(conn, user, symbol, 3000, state="filled", days_ago=3)
+        _insert_orders(conn, other, symbol, 3000, state="accepted", days_ago=0, reserved_cash=40_006)
+        conn.execute("ANALYZE orders")
+    for account_id in (None, user["account_id"]):
+        with db.tenant(resources.pool, user["id"]) as conn:
+            for _ in range(12):  # past psycopg's prepare threshold and PostgreSQL's five custom plans
+                before = rows_read(conn, "orders")
+                _, _, reserved = holdings.read_books(conn, user["id"], account_id)
+                read = rows_read(conn, "orders") - before
+        assert int(reserved["reserved"]) == 45_000 + _fee(45_000)
+        assert read < 20, (account_id, read)

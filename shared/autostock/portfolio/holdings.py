@@ -13,14 +13,18 @@ from autostock.portfolio.valuation import closing_prices, mark
 from autostock.resources import Resources
 
 
-def _books(conn: Any, user_id: str, account_id: str | None) -> tuple[list[dict], list[dict], dict]:
+def read_books(conn: Any, user_id: str, account_id: str | None) -> tuple[list[dict], list[dict], dict]:
+    """The caller's books, positions and what their open buys hold back (all accounts, or one)."""
     scope = "user_id = %s AND (%s::uuid IS NULL OR account_id = %s::uuid)"
     args = (user_id, account_id, account_id)
     books = conn.execute(f"SELECT account_id, cash FROM account_books WHERE {scope}", args).fetchall()  # noqa: S608
     held = conn.execute(f"SELECT * FROM positions WHERE {scope} ORDER BY symbol", args).fetchall()  # noqa: S608
+    # By the accounts just found, so the open-orders index is used: `orders_open` has no user
+    # column, and by user the statement would read every order the user ever placed (or every
+    # user's open orders).
     open_orders = conn.execute(
-        f"SELECT coalesce(sum(reserved_cash), 0) AS reserved FROM orders WHERE {scope}"  # noqa: S608
-        f" AND state IN {lifecycle.OPEN_STATES_SQL}", args).fetchone()
+        "SELECT coalesce(sum(reserved_cash), 0) AS reserved FROM orders WHERE account_id = ANY(%s)"
+        f" AND state IN {lifecycle.OPEN_STATES_SQL}", ([b["account_id"] for b in books],)).fetchone()
     return books, held, open_orders
 
 
@@ -30,7 +34,7 @@ def summary(resources: Resources, user_id: str, account_id: str | None = None) -
         _uuid(account_id, "account")
     today = dt.datetime.now(SEOUL).date()
     with db.tenant(resources.pool, user_id) as conn:
-        books, held, reserved = _books(conn, user_id, account_id)
+        books, held, reserved = read_books(conn, user_id, account_id)
         before = conn.execute(
             "SELECT coalesce(sum(equity), 0) AS equity, count(*) AS n FROM equity_snapshots s"
             " WHERE user_id = %s AND (%s::uuid IS NULL OR account_id = %s::uuid) AND day = (SELECT max(day)"
