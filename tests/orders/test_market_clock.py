@@ -6,7 +6,10 @@ from __future__ import annotations
 import datetime as dt
 
 from autostock import db, timetable
+from autostock.brokers.paper import Matcher, PaperBroker
+from autostock.errors import BrokerUnavailable
 from autostock.market.calendar import SEOUL
+from autostock.market.quotes import Tick
 from tests.helpers import internal_headers, invoke
 from tests.orders.conftest import books_reconcile, order_body
 
@@ -80,3 +83,36 @@ def test_equity_is_snapshotted_once_after_the_close(trader, listed, clock, resou
     cash = books_reconcile(resources, user["account_id"])["cash"]
     assert row["day"] == dt.date(2025, 6, 16)
     assert (row["cash"], row["holdings_value"], row["equity"]) == (cash, 720_000, cash + 720_000)
+
+
+def test_expiry_waits_for_a_broker_that_does_not_answer(trader, listed, clock, resources, monkeypatch):
+    """A day order the broker filled at the close, whose fill we have not heard of: while the
+    broker does not answer, expiry leaves the order open with its cash held (expired, nothing
+    would ask the broker again); once it answers, the fill is booked and the rest expires."""
+    symbol = listed(price=70_000)
+    user = trader()
+    order = invoke("place-order", "POST", PATH, order_body(symbol, quantity=5, price=69_000), token=user["token"]).json
+    assert order["status"] == "accepted"
+    # The paper broker fills 3; its `orders.fill` message is lost (no connector runs here).
+    assert len(Matcher(resources).on_tick(Tick(symbol, 69_000, 3, clock() + dt.timedelta(seconds=1), seq="c1"))) == 1
+
+    def down(*args, **kwargs):
+        raise BrokerUnavailable("no answer", code="broker_timeout")
+    monkeypatch.setattr(PaperBroker, "order_status", down)
+    clock.at = dt.datetime(2025, 6, 16, 15, 31, tzinfo=SEOUL)
+    ran = timetable.run_due(resources, only="orders.expire")["ran"]["orders.expire"]
+    held = invoke("orders", "GET", f"{PATH}/{order['id']}", token=user["token"]).json
+    assert held["status"] == "accepted" and held["reserved_cash"] == order["reserved_cash"]
+    assert ran["waiting_for_broker"] >= 1
+
+    monkeypatch.undo()
+    timetable.run_due(resources, only="orders.expire")
+    got = invoke("orders", "GET", f"{PATH}/{order['id']}", token=user["token"]).json
+    assert (got["status"], got["filled_quantity"], got["cancelled_quantity"], got["reserved_cash"]) == (
+        "expired", 3, 2, 0)
+    assert books_reconcile(resources, user["account_id"])["held"][symbol] == 3
+    with db.service(resources.pool) as conn:
+        ours = conn.execute("SELECT cash FROM account_books WHERE account_id = %s", (user["account_id"],)).fetchone()
+        paper = conn.execute("SELECT cash FROM paper_accounts WHERE account_id = %s",
+                             (user["account_id"],)).fetchone()
+    assert ours["cash"] == paper["cash"]

@@ -7,7 +7,7 @@ import pytest
 
 from autostock import accounts, db, orders, timetable
 from autostock.brokers.sim.exchange import Exchange
-from autostock.orders import routing
+from autostock.orders import reconcile, routing
 from tests.brokers.conftest import TRADING_MORNING, exchange, kis_env  # noqa: F401 - fixtures
 from tests.helpers import invoke
 from tests.orders.conftest import books_reconcile, order_body
@@ -91,3 +91,60 @@ def test_kis_order_places_and_cancels_through_the_simulator(kis_trader, kis_env,
 
 def test_exchange_fixture_is_at_a_trading_hour(exchange: Exchange):  # noqa: F811
     assert exchange.session_open() and TRADING_MORNING.hour == 10
+
+
+def test_an_unknown_order_is_found_by_a_broker_adapter_that_never_sent_it(kis_trader, kis_env, resources,
+                                                                         monkeypatch):  # noqa: F811
+    """market-clock reconciles in its own process, with an adapter that did not send the order
+    and remembers nothing: the order is matched on what we recorded, not marked `not_at_broker`
+    (which would free its cash while the broker works it)."""
+    kis_env.real.faults.arm("drop_after_order")
+    reply = invoke("place-order", "POST", PATH,
+                   order_body("005930", quantity=5, price=60_000, account_id=kis_trader["account_id"]),
+                   token=kis_trader["token"])
+    assert reply.json["status"] == "unknown"
+    fresh = kis_env.broker(kis_trader["credentials"])      # another process's adapter
+    monkeypatch.setitem(routing.ADAPTERS, "kis", lambda res, acct, clock: fresh)
+    market_clock = orders.Desk(resources=resources, brokers=routing.BrokerRouter(
+        resources, routing.ADAPTERS, clock=kis_env.exchange.clock.now), clock=kis_env.exchange.clock.now, quote_ttl=0)
+    orders.install(market_clock)
+    with db.service(resources.pool) as conn:  # past NEVER_ARRIVED: the old code gave up here
+        conn.execute("UPDATE orders SET created_at = created_at - interval '6 minutes' WHERE id = %s",
+                     (reply.json["id"],))
+    timetable.run_due(resources, only="orders.reconcile")
+    [truth] = kis_env.exchange.day_orders(kis_trader["credentials"].account_number)
+    got = invoke("orders", "GET", f"{PATH}/{reply.json['id']}", token=kis_trader["token"]).json
+    assert got["status"] == "accepted" and got["broker_order_id"] == f"{truth.order_id:010d}"
+    assert got["reserved_cash"] > 0
+    assert _order_posts(kis_env) == 1
+
+
+def test_one_order_that_fails_does_not_stop_the_others(trader, listed, desk, resources, monkeypatch):
+    """Reconciliation goes through every open order, a page at a time, and an order that raises
+    (say, a CHECK its books refuse) is counted and skipped: the orders after it still change."""
+    symbol = listed(price=70_000)
+    user = trader()
+    placed = [invoke("place-order", "POST", PATH, order_body(symbol, quantity=1, price=60_000 + 100 * i),
+                     token=user["token"]).json for i in range(5)]
+    assert {o["status"] for o in placed} == {"accepted"}
+    with db.service(resources.pool) as conn:  # the broker cancels them all; nobody told us
+        conn.execute("UPDATE paper_orders SET state = 'cancelled', cancelled_quantity = quantity"
+                     " WHERE account_id = %s", (user["account_id"],))
+    broken = placed[1]["id"]
+    real = reconcile.reconcile_order
+    seen: list[str] = []
+
+    def flaky(desk_, order):
+        seen.append(str(order["id"]))
+        if str(order["id"]) == broken:
+            raise RuntimeError("a CHECK the books refuse")
+        return real(desk_, order)
+    monkeypatch.setattr(reconcile, "reconcile_order", flaky)
+    monkeypatch.setattr(reconcile, "BATCH", 2)
+    counts = reconcile.reconcile_open_orders(desk)
+    assert counts["failed"] >= 1 and broken in seen  # other tests' orders are in this database too
+    assert len(seen) == len(set(seen)) == counts["checked"], "each open order once, across pages"
+    states = {o["id"]: invoke("orders", "GET", f"{PATH}/{o['id']}", token=user["token"]).json["status"]
+              for o in placed}
+    assert states.pop(broken) == "accepted"
+    assert set(states.values()) == {"cancelled"}

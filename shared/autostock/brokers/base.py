@@ -13,7 +13,7 @@
     | cancel_order(id, qty=None)     | required    | None = all remaining                     |
     | order_status(id)               | required    | the broker's truth; resolves `unknown`   |
     | orders_today()                 | required    | with fills                               |
-    | find_order(client_order_id)    | optional    | resolve an order whose ack was lost      |
+    | find_order(client_order_id, …) | optional    | resolve an order whose ack was lost      |
     | quote(symbol)                  | required    |                                          |
     | daily_bars(symbol, start, end) | required    |                                          |
     | close()                        | required    |                                          |
@@ -33,6 +33,7 @@ from __future__ import annotations
 import abc
 import datetime as dt
 import enum
+from collections.abc import Collection
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
@@ -225,8 +226,14 @@ class Broker(abc.ABC):
     @abc.abstractmethod
     def orders_today(self) -> list[OrderStatus]: ...
 
-    def find_order(self, client_order_id: str) -> OrderStatus | None:
-        """The order we sent with `client_order_id`, when the broker can tell; else None."""
+    def find_order(self, client_order_id: str, sent: OrderRequest | None = None,
+                   known: Collection[str] = ()) -> OrderStatus | None:
+        """The order we sent with `client_order_id`, when the broker can tell; else None.
+
+        `sent` is the request as the platform recorded it and `known` the broker's order ids
+        its other orders hold: a broker that keeps no client order id matches on them (the
+        adapter's own memory is empty in another process or after a restart). Only a broker
+        whose `capabilities["find_order"]` is true can say an order is not there."""
         return None
 
     def place_order_in(self, conn: Any, request: OrderRequest) -> OrderAck:

@@ -3,13 +3,15 @@
 The adapter notes each request it sends under our `client_order_id` and each order number the
 broker acknowledged. An order sent without an answer is then the newest of the day's orders
 that matches what we sent and that no acknowledgement explains (style rule 5: it is looked
-up, never sent again).
+up, never sent again). What one process noted is gone in another (market-clock reconciles in
+its own process) and after a restart, so the caller passes what the platform persisted: the
+request as recorded (`sent`) and the order numbers its other orders already hold (`known`).
 """
 
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 
 from autostock.brokers.base import OrderRequest, OrderStatus, OrderType
 
@@ -20,6 +22,7 @@ class LostOrders:
     def __init__(self) -> None:
         self._sent: dict[str, OrderRequest] = {}
         self._acked: set[str] = set()
+        self._answers: dict[str, str] = {}  # client_order_id → the broker's id, once acknowledged
         self._lock = threading.Lock()
 
     def sent(self, request: OrderRequest) -> None:
@@ -27,18 +30,28 @@ class LostOrders:
             with self._lock:
                 self._sent[request.client_order_id] = request
 
-    def acked(self, broker_order_id: str) -> None:
+    def acked(self, broker_order_id: str, client_order_id: str = "") -> None:
         with self._lock:
             self._acked.add(broker_order_id)
+            if client_order_id:
+                self._answers[client_order_id] = broker_order_id
 
     def find(self, client_order_id: str, orders_today: Callable[[], list[OrderStatus]],
-             order_key: Callable[[str], int] = int) -> OrderStatus | None:
-        request = self._sent.get(client_order_id)
-        if request is None:
+             order_key: Callable[[str], int] = int, *, sent: OrderRequest | None = None,
+             known: Collection[str] = ()) -> OrderStatus | None:
+        """The day's newest order that matches `sent` (else what this instance sent as
+        `client_order_id`) and that neither this instance's acks nor `known` explain."""
+        answered = self._answers.get(client_order_id)
+        request = sent or self._sent.get(client_order_id)
+        if answered is None and request is None:
             return None
-        for status in sorted(orders_today(), key=lambda s: order_key(s.broker_order_id), reverse=True):
-            if status.broker_order_id not in self._acked and _same(request, status):
-                self.acked(status.broker_order_id)
+        today = orders_today()
+        if answered is not None:
+            return next((s for s in today if s.broker_order_id == answered), None)
+        explained = self._acked | set(known)
+        for status in sorted(today, key=lambda s: order_key(s.broker_order_id), reverse=True):
+            if status.broker_order_id not in explained and _same(request, status):
+                self.acked(status.broker_order_id, client_order_id)
                 return status
         return None
 

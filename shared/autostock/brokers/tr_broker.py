@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -64,8 +64,8 @@ class TrBroker(Broker):
         digits = self.client.credentials.account_number.replace("-", "")
         return f"{digits[:3]}****{digits[-2:]}"
 
-    def _remember(self, result: OrderAck, symbol: str) -> OrderAck:
-        self._lost.acked(result.broker_order_id)
+    def _remember(self, result: OrderAck, symbol: str, client_order_id: str = "") -> OrderAck:
+        self._lost.acked(result.broker_order_id, client_order_id)
         self._symbols[result.broker_order_id] = symbol
         return result
 
@@ -77,9 +77,10 @@ class TrBroker(Broker):
         details.update(client_order_id=request.client_order_id, symbol=request.symbol, side=request.side.value,
                        quantity=request.quantity, price=request.price)
 
-    def find_order(self, client_order_id: str) -> OrderStatus | None:
+    def find_order(self, client_order_id: str, sent: OrderRequest | None = None,
+                   known: Collection[str] = ()) -> OrderStatus | None:
         return self._lost.find(client_order_id, self.orders_today,
-                               order_key=lambda n: int(n) if n.isdigit() else 0)
+                               order_key=lambda n: int(n) if n.isdigit() else 0, sent=sent, known=known)
 
     def close(self) -> None:
         self.client.close()

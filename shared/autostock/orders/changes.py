@@ -73,9 +73,7 @@ def _resync(desk: Desk, user_id: str, order_id: str, broker: Any, cancelled: boo
             order, ev = lifecycle.transition(conn, order, back, event="cancel_rejected")
             events.append(ev)
         elif order["state"] == S.PENDING_CANCEL.value and cancelled:
-            left = int(order["quantity"]) - int(order["filled_quantity"])
-            order, ev = lifecycle.transition(conn, order, S.CANCELLED, event="cancelled",
-                                             cancelled_quantity=left, reserved_cash=0, reserved_quantity=0)
+            order, ev = lifecycle.close_rest(conn, order, S.CANCELLED, event="cancelled")
             events.append(ev)
     for ev in events:
         desk.publish(ev.event, views.event_payload(ev))

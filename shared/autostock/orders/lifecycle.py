@@ -139,6 +139,15 @@ def transition(conn: psycopg.Connection, order: dict[str, Any], target: OrderSta
     return row, OrderEvent(name, row)
 
 
+def close_rest(conn: psycopg.Connection, order: dict[str, Any], target: OrderState, *, event: str,
+               **changes: Any) -> tuple[dict[str, Any], OrderEvent]:
+    """End what is left of `order` (cancelled or expired): the unfilled shares count as
+    cancelled and the order holds back no cash or shares any more."""
+    left = int(order["quantity"]) - int(order["filled_quantity"])
+    return transition(conn, order, target, event=event, cancelled_quantity=left, reserved_cash=0,
+                      reserved_quantity=0, **changes)
+
+
 # What place-order sets on a new order; the rest (zero fills, timestamps) are defaults.
 NEW_ORDER_COLUMNS = ("user_id", "account_id", "client_order_id", "symbol", "market", "side", "order_type",
                      "time_in_force", "quantity", "price", "reserve_price", "reserved_cash",

@@ -10,10 +10,11 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+from collections.abc import Iterator
 from typing import Any
 
 from autostock import db
-from autostock.brokers.base import Fill, OrderState, OrderStatus, Side
+from autostock.brokers.base import Fill, OrderRequest, OrderState, OrderStatus, OrderType, Side
 from autostock.errors import AppError
 from autostock.orders import book, directory, lifecycle, views
 from autostock.orders.desk import Desk
@@ -27,25 +28,59 @@ STALE_PENDING = dt.timedelta(seconds=60)
 # An order the broker never heard of, this long after we recorded it, was never placed.
 NEVER_ARRIVED = dt.timedelta(minutes=5)
 BATCH = 500
+# What reconciliation and expiry read of an order (`broker_view` rebuilds the request from it).
+CANDIDATE_COLUMNS = ("id, user_id, account_id, broker_order_id, client_order_id, state, symbol, side, quantity,"
+                     " order_type, price, trading_day, created_at, now() - created_at AS age")
+# Orders we are unsure of first (their cash or shares may be held for nothing), then the
+# working ones whose fills may have come while nobody listened.
+_UNSURE = (S.UNKNOWN.value, S.PENDING_NEW.value, S.PENDING_CANCEL.value)
+_WORKING = f"NOT (state IN {db.constant_list(_UNSURE)})"  # the sort's first key: unsure orders first
 
 
-def _candidates(desk: Desk) -> list[dict[str, Any]]:
-    with db.service(desk.resources.pool) as conn:
-        return conn.execute(
-            "SELECT id, user_id, account_id, broker_order_id, client_order_id, state, created_at,"
-            f" now() - created_at AS age FROM orders WHERE state IN {lifecycle.OPEN_STATES_SQL}"
-            " ORDER BY (state = 'unknown') DESC, created_at LIMIT %s",
-            (BATCH,)).fetchall()
+def _candidates(desk: Desk) -> Iterator[dict[str, Any]]:
+    """Every open order, a page at a time (keyset on (working, created_at, id)), so that a
+    platform with more open orders than a page still gets to all of them."""
+    after: dict[str, Any] = {"first": True, "working": False, "at": None, "id": None}
+    while True:
+        with db.service(desk.resources.pool) as conn:
+            page = conn.execute(
+                f"SELECT {CANDIDATE_COLUMNS}, {_WORKING} AS working FROM orders"
+                f" WHERE state IN {lifecycle.OPEN_STATES_SQL}"
+                f" AND (%(first)s OR ({_WORKING}, created_at, id) > (%(working)s, %(at)s, %(id)s::uuid))"
+                f" ORDER BY {_WORKING}, created_at, id LIMIT %(n)s", {**after, "n": BATCH}).fetchall()
+        yield from page
+        if len(page) < BATCH:
+            return
+        last = page[-1]
+        after = {"first": False, "working": last["working"], "at": last["created_at"], "id": last["id"]}
+
+
+def _sent(order: dict[str, Any]) -> OrderRequest:
+    return OrderRequest(symbol=order["symbol"], side=Side(order["side"]), quantity=int(order["quantity"]),
+                        order_type=OrderType(order["order_type"]), price=int(order["price"] or 0),
+                        client_order_id=order["client_order_id"])
 
 
 def broker_view(desk: Desk, order: dict[str, Any]) -> tuple[Any, OrderStatus | None]:
-    """(account, the broker's status of `order`) — status None when the broker has no record."""
+    """(account, the broker's status of `order`) — status None when the broker has no record.
+
+    An order without the broker's id is looked up by what we recorded of it: the broker's
+    adapter may be a new one that never saw it sent (market-clock runs in its own process)."""
     with db.service(desk.resources.pool) as conn:
         account = directory.account_by_id(conn, str(order["account_id"]))
+        known = [] if order["broker_order_id"] else [r["broker_order_id"] for r in conn.execute(
+            "SELECT broker_order_id FROM orders WHERE account_id = %s AND broker_order_id IS NOT NULL"
+            f" AND id <> %s AND (trading_day = %s OR state IN {lifecycle.OPEN_STATES_SQL})",
+            (order["account_id"], order["id"], order["trading_day"])).fetchall()]
     broker = desk.broker_for(account)
     if order["broker_order_id"]:
         return account, broker.order_status(order["broker_order_id"])
-    return account, broker.find_order(order["client_order_id"])
+    return account, broker.find_order(order["client_order_id"], _sent(order), known)
+
+
+def can_tell_absent(broker: Any) -> bool:
+    """Whether `broker.find_order` answering None means the broker has no such order."""
+    return bool(type(broker).capabilities.get("find_order"))
 
 
 def reconcile_order(desk: Desk, order: dict[str, Any]) -> str:
@@ -53,14 +88,14 @@ def reconcile_order(desk: Desk, order: dict[str, Any]) -> str:
     # Ages come from the database's clock (the desk's clock may be a test's or a replay's).
     if order["state"] == S.PENDING_NEW.value and order["age"] < STALE_PENDING:
         return order["state"]  # its place-order request is still running
-    _, status = broker_view(desk, order)
+    account, status = broker_view(desk, order)
     user_id = str(order["user_id"])
     with db.tenant(desk.resources.pool, user_id) as conn:
         current = book.lock_order(conn, str(order["account_id"]), str(order["id"]))
         if status is not None:
             current, events = apply_status(conn, current, status, desk.costs, on=desk.today())
         elif order["age"] > NEVER_ARRIVED and current["state"] in (
-                S.UNKNOWN.value, S.PENDING_NEW.value):
+                S.UNKNOWN.value, S.PENDING_NEW.value) and can_tell_absent(desk.broker_for(account)):
             current, ev = lifecycle.transition(
                 conn, current, S.REJECTED, event="rejected", reserved_cash=0, reserved_quantity=0,
                 reject_code="not_at_broker", reject_reason="the broker has no record of this order",
@@ -84,6 +119,9 @@ def reconcile_open_orders(desk: Desk) -> dict[str, int]:
         except AppError as e:  # one broker's outage must not stop the others
             counts["failed"] += 1
             log.warning("reconcile failed", extra={"order_id": str(order["id"]), "error": e.code})
+        except Exception:  # nor one order's fault (a CHECK its books refuse): the rest go on
+            counts["failed"] += 1
+            log.exception("reconcile failed", extra={"order_id": str(order["id"])})
     return counts
 
 

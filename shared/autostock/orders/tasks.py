@@ -12,7 +12,7 @@ from autostock.brokers.base import OrderState
 from autostock.errors import AppError
 from autostock.market import calendar
 from autostock.orders import book, desk as desks, lifecycle, views
-from autostock.orders.reconcile import broker_view, reconcile_open_orders
+from autostock.orders.reconcile import CANDIDATE_COLUMNS, broker_view, reconcile_open_orders
 from autostock.orders.sync import apply_status
 from autostock.portfolio.valuation import closing_prices
 from autostock.resources import Resources
@@ -31,8 +31,7 @@ def _expiring(resources: Resources, now: dt.datetime) -> list[dict[str, Any]]:
     closed_today = bounds is None or now >= bounds[1]
     with db.service(resources.pool) as conn:
         return conn.execute(
-            "SELECT id, user_id, account_id, broker_order_id, client_order_id, state, created_at,"
-            f" now() - created_at AS age FROM orders WHERE state IN {lifecycle.OPEN_STATES_SQL}"
+            f"SELECT {CANDIDATE_COLUMNS} FROM orders WHERE state IN {lifecycle.OPEN_STATES_SQL}"
             " AND time_in_force = 'day' AND (trading_day < %s OR (%s AND trading_day = %s))",
             (today, closed_today, today)).fetchall()
 
@@ -52,30 +51,41 @@ def _cancel_at_broker(desk: desks.Desk, order: dict[str, Any]) -> None:
 @timetable.task("orders.expire", timetable.every_minute)
 def expire(resources: Resources, now: dt.datetime) -> dict[str, Any]:
     """Day orders still open after their session closed: take the broker's last word, then
-    expire what is left and release its reservation."""
+    expire what is left and release its reservation.
+
+    An order whose broker does not answer waits for the next run with its reservation held:
+    it may have filled at the close, and once expired nothing would ask the broker again."""
     desk = desks.current(resources)
-    done = 0
+    counts = {"expired": 0, "waiting_for_broker": 0, "failed": 0}
     for order in _expiring(resources, now):
         try:
             _cancel_at_broker(desk, order)
             _, status = broker_view(desk, order)
-        except AppError:
-            status = None  # an unreachable broker cannot keep the order alive past the close
-        with db.tenant(resources.pool, str(order["user_id"])) as conn:
-            current = book.lock_order(conn, str(order["account_id"]), str(order["id"]))
-            events: list[lifecycle.OrderEvent] = []
-            if status is not None:
-                current, events = apply_status(conn, current, status, desk.costs, on=now.date(), close=False)
-            if current["state"] in lifecycle.OPEN_STATES:
-                left = int(current["quantity"]) - int(current["filled_quantity"])
-                current, ev = lifecycle.transition(conn, current, OrderState.EXPIRED, event="expired",
-                                                   cancelled_quantity=left, reserved_cash=0,
-                                                   reserved_quantity=0)
-                events.append(ev)
-                done += 1
-        for ev in events:
-            desk.publish(ev.event, views.event_payload(ev))
-    return {"expired": done}
+        except AppError as e:
+            counts["waiting_for_broker"] += 1
+            log.warning("expiry waits for the broker", extra={"order_id": str(order["id"]), "error": e.code})
+            continue
+        try:
+            counts["expired"] += _expire_one(desk, order, status, now)
+        except Exception:  # one order's fault must not keep the others open
+            counts["failed"] += 1
+            log.exception("expiry failed", extra={"order_id": str(order["id"])})
+    return counts
+
+
+def _expire_one(desk: desks.Desk, order: dict[str, Any], status: Any, now: dt.datetime) -> int:
+    with db.tenant(desk.resources.pool, str(order["user_id"])) as conn:
+        current = book.lock_order(conn, str(order["account_id"]), str(order["id"]))
+        events: list[lifecycle.OrderEvent] = []
+        if status is not None:
+            current, events = apply_status(conn, current, status, desk.costs, on=now.date(), close=False)
+        expired = current["state"] in lifecycle.OPEN_STATES
+        if expired:
+            current, ev = lifecycle.close_rest(conn, current, OrderState.EXPIRED, event="expired")
+            events.append(ev)
+    for ev in events:
+        desk.publish(ev.event, views.event_payload(ev))
+    return int(expired)
 
 
 @timetable.task("orders.snapshot", timetable.after_close(minutes=10))

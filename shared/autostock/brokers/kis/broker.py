@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import re
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from typing import Any, ClassVar
 
 import redis as redis_lib
@@ -14,6 +14,7 @@ from autostock.brokers.base import (AccountInfo, Balance, Broker, BrokerCredenti
                                     OrderRequest, OrderStatus, OrderType, Position, Quote, UnknownOutcome)
 from autostock.brokers.kis import parse
 from autostock.brokers.kis.client import KisClient
+from autostock.brokers.lost_orders import LostOrders
 from autostock.config import Settings
 from autostock.errors import NotFound, ValidationError
 
@@ -40,7 +41,7 @@ class KisBroker(Broker):
         "order_types": ("limit", "market"),
         "requests_per_second": {"real": 20, "paper": 2},
         "fills": "cumulative",          # daily-ccld gives one cumulative fill per order
-        "client_order_id": False,       # KIS keeps none; find_order matches what this process sent
+        "client_order_id": False,       # KIS keeps none; find_order matches the recorded request to today's orders
         "find_order": True,
         "modify_creates_new_id": True,
         "realtime": "autostock.brokers.kis.stream",
@@ -54,9 +55,7 @@ class KisBroker(Broker):
         self.client = KisClient(settings, credentials, redis, **client_options)
         self._clock = clock
         self._branches: dict[str, str] = {}
-        self._sent: dict[str, OrderRequest] = {}
-        self._by_client: dict[str, str] = {}    # client_order_id → ODNO, once acknowledged
-        self._acked: set[str] = set()
+        self._lost = LostOrders()
         self._lock = threading.Lock()
 
     def _account(self) -> dict[str, str]:
@@ -111,9 +110,7 @@ class KisBroker(Broker):
             raise ValidationError("quantity must be positive", details={"quantity": request.quantity})
         if request.order_type == OrderType.LIMIT and request.price <= 0:
             raise ValidationError("a limit order needs a price", details={"price": request.price})
-        if request.client_order_id:
-            with self._lock:
-                self._sent[request.client_order_id] = request
+        self._lost.sent(request)
         path_tr = "TTTC0012U" if request.side.value == "buy" else "TTTC0011U"
         try:
             body = self.client.post_order(ORDER_CASH, path_tr,
@@ -124,14 +121,12 @@ class KisBroker(Broker):
                              quantity=request.quantity, price=request.price)
             raise
         result = parse.ack(body.get("output") or {}, self._clock().date())
-        self._remember(result, body)
-        if request.client_order_id:
-            self._by_client[request.client_order_id] = result.broker_order_id
+        self._remember(result, body, request.client_order_id)
         return result
 
-    def _remember(self, result: OrderAck, body: dict[str, Any]) -> None:
+    def _remember(self, result: OrderAck, body: dict[str, Any], client_order_id: str = "") -> None:
+        self._lost.acked(result.broker_order_id, client_order_id)
         with self._lock:
-            self._acked.add(result.broker_order_id)
             self._branches[result.broker_order_id] = str((body.get("output") or {}).get("KRX_FWDG_ORD_ORGNO", ""))
 
     def _branch(self, order_id: str) -> str:
@@ -179,25 +174,11 @@ class KisBroker(Broker):
     def orders_today(self) -> list[OrderStatus]:
         return [parse.order_status(r) for r in self._ccld() if r.get("cncl_yn") != "Y"]
 
-    def find_order(self, client_order_id: str) -> OrderStatus | None:
+    def find_order(self, client_order_id: str, sent: OrderRequest | None = None,
+                   known: Collection[str] = ()) -> OrderStatus | None:
         """The order sent as `client_order_id` whose answer was lost: the newest of today's orders
-        with the same symbol, side, quantity and price that this broker has no ack for."""
-        known = self._by_client.get(client_order_id)
-        if known:
-            return self.order_status(known)
-        request = self._sent.get(client_order_id)
-        if request is None:
-            return None
-        for status in sorted(self.orders_today(), key=lambda s: s.broker_order_id, reverse=True):
-            if (status.broker_order_id not in self._acked and status.symbol == request.symbol
-                    and status.side == request.side and status.quantity == request.quantity
-                    and status.order_type == request.order_type
-                    and (request.order_type == OrderType.MARKET or status.price == request.price)):
-                with self._lock:
-                    self._acked.add(status.broker_order_id)
-                    self._by_client[client_order_id] = status.broker_order_id
-                return status
-        return None
+        with the same symbol, side, quantity and price that no acknowledgement explains."""
+        return self._lost.find(client_order_id, self.orders_today, sent=sent, known=known)
 
     # ---- market data --------------------------------------------------------------------
     def quote(self, symbol: str) -> Quote:

@@ -35,7 +35,8 @@ class KiwoomBroker(TrBroker):
         "order_types": ("limit", "market"),
         "requests_per_second": {"real": 5, "paper": 5},   # Kiwoom's own numbers are unconfirmed (§3.8)
         "fills": "cumulative",
-        "client_order_id": False,
+        "client_order_id": False,       # find_order matches the recorded request to today's orders
+        "find_order": True,
         "modify_creates_new_id": True,
         "realtime": None,
     }
@@ -77,10 +78,10 @@ class KiwoomBroker(TrBroker):
         except UnknownOutcome as e:
             self._lost_answer(request, e.details)
             raise
-        return self._acked(body, request.symbol)
+        return self._acked(body, request.symbol, request.client_order_id)
 
-    def _acked(self, body: dict[str, Any], symbol: str) -> OrderAck:
-        return self._remember(parse.ack(body, self._clock()), symbol)
+    def _acked(self, body: dict[str, Any], symbol: str, client_order_id: str = "") -> OrderAck:
+        return self._remember(parse.ack(body, self._clock()), symbol, client_order_id)
 
     def modify_order(self, broker_order_id: str, quantity: int, price: int) -> OrderAck:
         check_change(quantity, price)

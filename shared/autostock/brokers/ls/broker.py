@@ -33,7 +33,8 @@ class LsBroker(TrBroker):
         "order_types": ("limit", "market"),
         "requests_per_second": dict(TR_RATES),   # per TR (§2.9)
         "fills": "cumulative",                   # t0425 gives one cumulative fill per order
-        "client_order_id": False,
+        "client_order_id": False,       # find_order matches the recorded request to today's orders
+        "find_order": True,
         "modify_creates_new_id": True,
         "cancel_needs_quantity": True,           # CSPAT00801 takes OrdQty; None → the remainder
         "realtime": None,
@@ -73,10 +74,10 @@ class LsBroker(TrBroker):
         except UnknownOutcome as e:
             self._lost_answer(request, e.details)
             raise
-        return self._acked(body, "CSPAT00601", request.symbol)
+        return self._acked(body, "CSPAT00601", request.symbol, request.client_order_id)
 
-    def _acked(self, body: dict[str, Any], tr: str, symbol: str) -> OrderAck:
-        return self._remember(parse.ack(body.get(f"{tr}OutBlock2") or {}, self._today()), symbol)
+    def _acked(self, body: dict[str, Any], tr: str, symbol: str, client_order_id: str = "") -> OrderAck:
+        return self._remember(parse.ack(body.get(f"{tr}OutBlock2") or {}, self._today()), symbol, client_order_id)
 
     def _order_id(self, broker_order_id: str) -> int:
         if not str(broker_order_id).isdigit():

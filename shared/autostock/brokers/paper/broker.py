@@ -12,7 +12,7 @@ docs/brokers.md §4 (see `model`).
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Collection, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any, ClassVar
@@ -276,7 +276,9 @@ class PaperBroker(Broker):
         with self._tx() as (conn, _):
             return store.statuses(conn, store.orders_of_day(conn, self.account_id, day))
 
-    def find_order(self, client_order_id: str) -> OrderStatus | None:
+    def find_order(self, client_order_id: str, sent: OrderRequest | None = None,
+                   known: Collection[str] = ()) -> OrderStatus | None:
+        """By the client order id the paper books keep (`sent` and `known` are not needed)."""
         if not client_order_id:
             return None
         with self._tx() as (conn, _):
