@@ -136,6 +136,48 @@ def test_matcher_on_tick_is_idempotent_without_nats(resources, paper, set_quote,
     assert paper.order_status(oid).state is OrderState.FILLED
 
 
+def test_a_price_modified_after_the_book_was_read_fills_only_if_the_trade_reaches_it(
+        resources, paper, set_quote, symbol, clock):
+    """The matcher reads the book, then fills each order under its lock: a modify that came in
+    between must not get a fill at a price the trade never reached."""
+    from autostock.brokers.paper import Matcher
+    set_quote(symbol, 70_000, bid=69_900, ask=70_000)
+    oid = paper.place_order(limit(symbol, Side.BUY, 5, 69_900)).broker_order_id
+
+    class ModifiedMeanwhile(Matcher):
+        def book(self, codes):
+            read = super().book(codes)
+            clock.at = TICK_AT + dt.timedelta(seconds=1)
+            paper.modify_order(oid, 5, 69_000)
+            return read
+    assert ModifiedMeanwhile(resources).on_tick(Tick(symbol, 69_900, 10, TICK_AT, "m1")) == []
+    status = paper.order_status(oid)
+    assert (status.state, status.filled_quantity, status.price) == (OrderState.ACCEPTED, 0, 69_000)
+
+
+def test_one_order_that_fails_to_fill_does_not_cost_the_others_theirs(resources, paper_factory, set_quote,
+                                                                       symbol):
+    """Ticks are not redelivered: an order whose fill raises is logged and skipped, and the
+    batch's other orders, another user's included, still fill."""
+    from autostock.brokers.paper import Matcher
+    first, second = paper_factory(), paper_factory()
+    set_quote(symbol, 70_000, bid=69_900, ask=70_000)
+    failing = first.place_order(limit(symbol, Side.BUY, 1, 69_900)).broker_order_id
+    other = second.place_order(limit(symbol, Side.BUY, 1, 69_800)).broker_order_id
+    matcher = Matcher(resources)
+    fill = matcher._fill
+
+    def flaky(account_id, order_id, quantity, tick):
+        if order_id == int(failing):
+            raise RuntimeError("the connection dropped")
+        return fill(account_id, order_id, quantity, tick)
+    matcher._fill = flaky
+    done = matcher.on_ticks([Tick(symbol, 69_900, 1, TICK_AT, "f1"), Tick(symbol, 69_800, 2, TICK_AT, "f2")])
+    assert [d.fill.broker_order_id for d in done] == [other]
+    assert second.order_status(other).state is OrderState.FILLED
+    assert first.order_status(failing).state is OrderState.ACCEPTED
+
+
 def test_allocation_follows_price_then_time_priority():
     older = model.Resting(order_id=1, side=Side.BUY, price=69_000, remaining=5)
     better = model.Resting(order_id=2, side=Side.BUY, price=69_500, remaining=3)

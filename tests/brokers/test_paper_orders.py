@@ -12,7 +12,7 @@ from autostock.brokers.paper import store
 from autostock.errors import BrokerRejected, Conflict, NotFound, ValidationError
 from autostock.market.costs import CostModel
 
-from tests.helpers import rows_read
+from tests.helpers import SESSION_TIME, rows_read
 
 from .test_paper_rules import limit, market
 
@@ -287,3 +287,16 @@ def test_an_order_reads_only_open_orders_however_long_the_history(paper, set_quo
             paper.place_order_in(conn, market(symbol, Side.SELL, 1))
     assert refused.value.code == "insufficient_holdings"
     assert read < 20
+
+
+def test_a_modify_does_not_fill_against_a_quote_from_another_day(paper, set_quote, symbol):
+    """As a new order is refused on yesterday's quote (the collector stopped), so is a modify:
+    it would fill at a price from another day."""
+    set_quote(symbol, 70_000, bid=69_900, ask=70_000)
+    oid = paper.place_order(limit(symbol, Side.BUY, 1, 60_000)).broker_order_id
+    set_quote(symbol, 50_000, bid=49_900, ask=50_000, prev_close=50_000, at=SESSION_TIME - dt.timedelta(days=1))
+    with pytest.raises(BrokerRejected) as refused:
+        paper.modify_order(oid, 1, 60_000)
+    assert refused.value.code == "stale_quote"
+    status = paper.order_status(oid)
+    assert (status.state, status.filled_quantity, status.price) == (OrderState.ACCEPTED, 0, 60_000)

@@ -226,6 +226,8 @@ class PaperBroker(Broker):
                 raise model.reject("modify_quantity", f"only {left} shares are left to modify", remaining=left)
             quote = self._quote(order["symbol"])
             on = now.astimezone(SEOUL).date()
+            if self.config.check_session:  # as for a new order: no fill at a price from another day
+                model.check_fresh(quote, on)
             model.check_limit_price(price, quote, on)
             costs = costs_of(account, self.config)
             order = store.update_order(conn, order_id, price=price,

@@ -72,7 +72,12 @@ class Matcher:
             resting = [model.Resting(order_id=r["id"], side=Side(r["side"]), price=int(r["price"]),
                                      remaining=store.remaining(r)) for r in rows.values()]
             for order, quantity in model.allocate(resting, tick.price, tick.volume, self.config.partial_fills):
-                done, fresh = self._fill(str(rows[order.order_id]["account_id"]), order.order_id, quantity, tick)
+                try:
+                    done, fresh = self._fill(str(rows[order.order_id]["account_id"]), order.order_id, quantity, tick)
+                except Exception:  # one order's fault (a lost connection, a deadlock) must not
+                    # cost the batch's other orders, of any user, their fills: ticks are not redelivered
+                    log.exception("paper fill failed", extra={"order_id": order.order_id, "tick": tick.key})
+                    continue
                 rows[order.order_id].update(fresh)   # later ticks of the batch see what is left
                 if done is not None:
                     publish_fill(self.resources, done)
@@ -85,9 +90,10 @@ class Matcher:
         with db.service(self.resources.pool) as conn:
             account = store.lock_account(conn, account_id)
             order = store.get_order(conn, order_id, lock=True)
-            # Re-read under the lock: a cancel or another fill may have come first.
+            # Re-read under the lock: a cancel, a modify or another fill may have come first (a
+            # modified price the trade does not reach must not fill at that price).
             quantity = min(quantity, store.remaining(order))
-            if order["state"] not in store.OPEN_STATES or quantity <= 0:
+            if not _reachable(order, tick) or quantity <= 0:
                 return None, order
             fill_id = f"{store.broker_order_id(order_id)}-t{tick.key}"
             done = store.apply_fill(conn, order, fill_id, quantity, int(order["price"]), tick.at,
