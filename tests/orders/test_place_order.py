@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import datetime as dt
+import uuid
 
-from autostock import db
+from autostock import db, timetable
+from autostock.brokers.paper import Matcher
 from autostock.market.calendar import SEOUL
+from autostock.market.quotes import StoredQuote, Tick, write_quote
 from tests.helpers import invoke
 from tests.orders.conftest import books_reconcile, order_body
 
@@ -122,3 +125,35 @@ def test_product_not_allowed_and_disabled_account(trader, listed, resources):
     reply = invoke("place-order", "POST", PATH, order_body(stock, account_id=user["account_id"]),
                    token=user["token"])
     assert reply.status == 403 and reply.error_code == "account_disabled"
+
+
+def test_an_etf_sale_pays_no_sell_tax_in_our_books_as_at_the_broker(trader, listed, resources, clock):
+    """KRX funds pay no sell tax: our fill, cash and realized P&L agree with the paper broker's,
+    and a later fill (the matcher's) knows the order's product from the order row."""
+    etf = listed(price=10_000, code="Q" + uuid.uuid4().hex[:5].upper())
+    with db.service(resources.pool) as conn:
+        conn.execute("UPDATE symbols SET name_ko = 'KODEX 200' WHERE code = %s", (etf,))
+    write_quote(resources.redis, resources.settings, StoredQuote(
+        code=etf, price=10_000, bid=0, ask=0, volume=1_000, prev_close=10_000, at=clock(), market="KOSPI",
+        product="etf"))
+    user = trader(allowed_products=["stock", "etf"])
+    bought = invoke("place-order", "POST", PATH, order_body(etf, quantity=500, price=None, order_type="market"),
+                    token=user["token"]).json
+    assert bought["status"] == "filled"
+    resting = invoke("place-order", "POST", PATH, order_body(etf, side="sell", quantity=500, price=10_100),
+                     token=user["token"]).json
+    assert resting["status"] == "accepted"
+    assert Matcher(resources).on_tick(Tick(etf, 10_100, 500, clock() + dt.timedelta(seconds=1), seq="etf-1"))
+    timetable.run_due(resources, only="orders.reconcile")  # the fill reaches our books from the order row
+    got = invoke("orders", "GET", f"{PATH}/{resting['id']}", token=user["token"]).json
+    assert got["status"] == "filled"
+    with db.service(resources.pool) as conn:
+        taxes = [r["tax"] for r in conn.execute("SELECT tax FROM fills WHERE account_id = %s ORDER BY id",
+                                                (user["account_id"],)).fetchall()]
+        ours = conn.execute("SELECT cash FROM account_books WHERE account_id = %s", (user["account_id"],)).fetchone()
+        paper = conn.execute("SELECT cash FROM paper_accounts WHERE account_id = %s",
+                             (user["account_id"],)).fetchone()
+    assert taxes == [0, 0]
+    assert ours["cash"] == paper["cash"]
+    books_reconcile(resources, user["account_id"])
+    assert (bought["product"], got["product"]) == ("etf", "etf")

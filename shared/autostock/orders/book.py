@@ -84,10 +84,11 @@ class Trade:
 
 
 def trade_effect(side: str, quantity: int, price: int, held: int, cost_basis: int,
-                 costs: CostModel, *, market: str, on: dt.date) -> Trade:
-    """Pure arithmetic of a fill: average cost carries buy commission; sells realize P&L."""
+                 costs: CostModel, *, market: str, on: dt.date, product: str = "stock") -> Trade:
+    """Pure arithmetic of a fill: average cost carries buy commission; sells realize P&L (net
+    of the sell tax, which funds do not pay)."""
     value = quantity * price
-    commission, tax = costs.costs(value, side=side, market=market, on=on)
+    commission, tax = costs.costs(value, side=side, market=market, on=on, product=product)
     if side == "buy":
         return Trade(value, commission, 0, held + quantity, cost_basis + value + commission, 0)
     sold_cost = cost_basis if quantity >= held else cost_basis * quantity // held
@@ -104,7 +105,7 @@ def apply_fill(conn: psycopg.Connection, order: dict[str, Any], fill: Fill, cost
     if holding is None:
         holding = _holding(conn, str(order["account_id"]), order["symbol"])
     trade = trade_effect(order["side"], fill.quantity, fill.price, holding.quantity, holding.cost_basis, costs,
-                         market=order["market"], on=on)
+                         market=order["market"], on=on, product=order["product"])
     fill_row_id = _write_fill(conn, order, fill, trade, new_position=not holding.exists)
     if fill_row_id is None:
         return order, []  # this fill was applied before
@@ -241,7 +242,7 @@ def create_filled(conn: psycopg.Connection, columns: dict[str, Any], *, broker_o
     new = {**columns, "state": OrderState.ACCEPTED.value, "filled_quantity": 0, "filled_value": 0, "fees": 0,
            "cancelled_quantity": 0}
     trade = trade_effect(new["side"], fill.quantity, fill.price, holding.quantity, holding.cost_basis, costs,
-                         market=new["market"], on=on)
+                         market=new["market"], on=on, product=new["product"])
     target, changes, data = after_fill(new, fill, trade, costs)
     assert target is not None  # a new order is open
     params = {**_fill_params(new, fill, trade),

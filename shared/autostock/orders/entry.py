@@ -190,7 +190,8 @@ def _record(desk: Desk, user_id: str, order: NewOrder, key: str | None, fingerpr
         columns = dict(
             user_id=user_id, account_id=account.id,
             client_order_id=order.client_order_id or key or uuid.uuid4().hex, symbol=order.symbol,
-            market=instrument.market, side=order.side.value, order_type=order.order_type.value,
+            market=instrument.market, product=instrument.product, side=order.side.value,
+            order_type=order.order_type.value,
             time_in_force=order.time_in_force, quantity=order.quantity, price=priced.price,
             reserve_price=priced.reserve_price, reserved_cash=priced.reservation,
             reserved_quantity=order.quantity if order.side is Side.SELL else 0, broker=account.broker,

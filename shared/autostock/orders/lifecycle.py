@@ -51,7 +51,7 @@ _COLUMNS = frozenset({"filled_quantity", "cancelled_quantity", "filled_value", "
                       "reject_reason", "quantity", "price", "reserve_price", "accepted_at",
                       "closed_at"})
 
-ORDER_COLUMNS = ("id, user_id, account_id, client_order_id, symbol, market, side, order_type,"
+ORDER_COLUMNS = ("id, user_id, account_id, client_order_id, symbol, market, product, side, order_type,"
                  " time_in_force, quantity, price, reserve_price, state, filled_quantity,"
                  " cancelled_quantity, filled_value, average_fill_price, fees, reserved_cash,"
                  " reserved_quantity, broker, broker_order_id, reject_code, reject_reason,"
@@ -149,8 +149,8 @@ def close_rest(conn: psycopg.Connection, order: dict[str, Any], target: OrderSta
 
 
 # What place-order sets on a new order; the rest (zero fills, timestamps) are defaults.
-NEW_ORDER_COLUMNS = ("user_id", "account_id", "client_order_id", "symbol", "market", "side", "order_type",
-                     "time_in_force", "quantity", "price", "reserve_price", "reserved_cash",
+NEW_ORDER_COLUMNS = ("user_id", "account_id", "client_order_id", "symbol", "market", "product", "side",
+                     "order_type", "time_in_force", "quantity", "price", "reserve_price", "reserved_cash",
                      "reserved_quantity", "broker", "trading_day")
 # What a broker's answer sets when the order is placed in the transaction that creates it.
 _BORN_COLUMNS = ("state", "broker_order_id", "reject_code", "reject_reason")

@@ -25,6 +25,7 @@ def order(row: dict[str, Any]) -> dict[str, Any]:
         "account_id": str(row["account_id"]),
         "symbol": row["symbol"],
         "market": row["market"],
+        "product": row["product"],
         "side": row["side"],
         "order_type": row["order_type"],
         "time_in_force": row["time_in_force"],
