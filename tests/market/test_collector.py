@@ -12,7 +12,7 @@ import pytest
 from autostock import db
 from autostock.errors import ValidationError
 from autostock.market.calendar import SEOUL
-from autostock.market.collector import plan_sessions
+from autostock.market.collector import plan_sessions, products_of
 from autostock.market.quotes import read_quote
 from tests.helpers import eventually
 
@@ -215,3 +215,19 @@ def test_autostock_collector_command_uses_platform_approval_keys(kis_ws, market_
         proc.send_signal(signal.SIGTERM)
         out = proc.communicate(timeout=30)[0].decode()
     assert proc.returncode == 0, out
+
+
+def test_an_etfs_quote_says_it_is_an_etf(kis_ws, exchange, run_collector, resources, settings):
+    """The paper broker fills at the stored quote and takes the tick grid and the sell tax from
+    its product: a fund's quote must say it is one (KRX funds trade on a 5-won grid, untaxed)."""
+    with db.service(resources.pool) as conn:
+        conn.execute("INSERT INTO symbols (code, name_ko, market) VALUES ('069500', 'KODEX 200', 'KOSPI')"
+                     " ON CONFLICT (code) DO UPDATE SET name_ko = EXCLUDED.name_ko")
+    products = products_of(resources.pool, ["069500", "005930"])
+    assert products == {"069500": "etf", "005930": "stock"}
+    exchange.add_instrument("069500", 35_000, name="KODEX 200")
+    run_collector(kis_ws.url, ["069500"], products=products)
+    eventually(lambda: len(kis_ws.subscriptions()) == 1)
+    push(kis_ws, "069500", Tape("069500", 35_000, seed=3).trades([0, 2]))
+    quote = eventually(lambda: read_quote(resources.redis, settings, "069500"))
+    assert quote.product == "etf"

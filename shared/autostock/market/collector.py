@@ -33,7 +33,7 @@ from autostock.brokers.kis.stream import KisStream
 from autostock.config import Settings
 from autostock.errors import AppError, BrokerUnavailable, ValidationError
 from autostock.events import BARS_1M, TICKS
-from autostock.market import storage
+from autostock.market import storage, symbols
 from autostock.market.calendar import SEOUL
 from autostock.market.minutebars import BarRoller
 from autostock.market.probe import serve_probe
@@ -58,6 +58,7 @@ class CollectorConfig:
     probe_host: str = "127.0.0.1"
     probe_port: int | None = 0             # None: no /healthz, /metrics
     markets: dict[str, str] = field(default_factory=dict)   # code → KOSPI/KOSDAQ/KONEX
+    products: dict[str, str] = field(default_factory=dict)  # code → etf (stock when absent)
 
 
 def plan_sessions(universe: Sequence[str], keys: Sequence[str], per_session: int) -> list[tuple[str, list[str]]]:
@@ -250,10 +251,10 @@ class Collector:
         if not self._quotes or self._redis is None:
             return
         quotes, self._quotes = self._quotes, {}
-        key, markets = self.settings.redis_key, self.config.markets
+        key, markets, products = self.settings.redis_key, self.config.markets, self.config.products
         await self._redis.mset({key("quote", code): StoredQuote(
             code, t.price, t.bid, t.ask, t.cumulative_volume, t.price - t.change, at,
-            markets.get(code, "KOSPI")).to_json() for code, (t, at) in quotes.items()})
+            markets.get(code, "KOSPI"), products.get(code, "stock")).to_json() for code, (t, at) in quotes.items()})
 
     async def flush(self) -> None:
         """Store buffered ticks and closed bars (one transaction), then publish the bars."""
@@ -314,6 +315,13 @@ class Collector:
 def _json(body: dict[str, Any]) -> bytes:
     import json
     return json.dumps(body, separators=(",", ":")).encode()
+
+
+def products_of(pool: ConnectionPool, codes: Sequence[str]) -> dict[str, str]:
+    """code → its product, for the quotes the paper broker fills at (an ETF's tick grid and tax)."""
+    with db.service(pool) as conn:
+        rows = conn.execute("SELECT code, name_ko FROM symbols WHERE code = ANY(%s)", (list(codes),)).fetchall()
+    return {r["code"]: symbols.product_of(r["name_ko"]) for r in rows}
 
 
 def markets_of(pool: ConnectionPool, codes: Sequence[str]) -> dict[str, str]:

@@ -6,6 +6,7 @@ import csv
 import datetime as dt
 import gzip
 import io
+import re
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
@@ -26,6 +27,15 @@ INDICES = {
     "KOSDAQ": ("코스닥", "KOSDAQ Composite Index"),
 }
 SEARCH_LIMIT_MAX = 50
+
+
+# The listing has no product column; KRX fund names start with their family's brand.
+ETF_NAME = re.compile(r"^(KODEX|TIGER|KBSTAR|ARIRANG|KOSEF|HANARO|ACE|SOL|RISE|PLUS|KIWOOM)\b")
+
+
+def product_of(name_ko: str | None) -> str:
+    """`etf` for a listed fund (by its name), else `stock`: what tick grid and sell tax apply."""
+    return "etf" if ETF_NAME.match(name_ko or "") else "stock"
 
 
 def _open_text(path: Path) -> io.TextIOBase:

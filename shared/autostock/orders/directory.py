@@ -14,10 +14,10 @@ from typing import Any
 import psycopg
 
 from autostock.errors import Forbidden, NotFound, ValidationError
+from autostock.market import symbols
 from autostock.orders.desk import AccountTerms
 
 _UUID = re.compile(r"^[0-9a-fA-F]{8}-?([0-9a-fA-F]{4}-?){3}[0-9a-fA-F]{12}$")
-ETF_NAME = re.compile(r"^(KODEX|TIGER|KBSTAR|ARIRANG|KOSEF|HANARO|ACE|SOL|RISE|PLUS|KIWOOM)\b")
 
 
 @dataclass(frozen=True)
@@ -93,6 +93,5 @@ def instrument_of(row: dict[str, Any] | None, symbol: str) -> Instrument:
         raise ValidationError(f"{symbol} is {row['status']} and cannot be traded",
                               code="symbol_not_tradable", details={"field": "symbol"})
     market = "KOSDAQ" if row["market"].upper().startswith("KOSDAQ") else row["market"].upper()
-    # The listing has no product column; fund names carry their family's brand.
-    product = "etf" if ETF_NAME.match(row["name_ko"] or "") else "stock"
-    return Instrument(symbol=row["code"], market=market, product=product, name=row["name_ko"] or "")
+    return Instrument(symbol=row["code"], market=market, product=symbols.product_of(row["name_ko"]),
+                      name=row["name_ko"] or "")
