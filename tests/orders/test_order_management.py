@@ -3,7 +3,9 @@ fills history; and no user ever sees another's."""
 
 from __future__ import annotations
 
-from autostock import db
+from autostock import db, timetable
+from autostock.brokers.paper import PaperBroker
+from autostock.errors import BrokerUnavailable
 from tests.helpers import internal_headers, invoke
 from tests.orders.conftest import books_reconcile, order_body
 
@@ -133,4 +135,46 @@ def test_fill_messages_from_the_paper_broker_are_applied_once(trader, listed, de
     assert first.json["status"] == "partially_filled"
     wrong_topic = invoke("orders", "POST", "/", message, headers=internal_headers("orders.filled"))
     assert wrong_topic.status == 400 and wrong_topic.error_code == "unknown_topic"
+    books_reconcile(resources, user["account_id"])
+
+
+def _paper_state(resources, client_order_id):
+    with db.service(resources.pool) as conn:
+        return conn.execute("SELECT state FROM paper_orders WHERE client_order_id = %s",
+                            (client_order_id,)).fetchone()["state"]
+
+
+def test_a_cancel_the_broker_never_got_is_not_stuck_pending(trader, listed, resources, monkeypatch):
+    """The broker's cancel and the status read after it both time out: the order waits in
+    `pending_cancel` while the broker still works it. Cancelling again asks the broker again;
+    and left alone, reconciliation puts it back to working so it can be cancelled later."""
+    symbol = listed(price=70_000)
+    user = trader()
+    first, second = (invoke("place-order", "POST", PATH, order_body(symbol, quantity=10, price=60_000 + i * 100),
+                            token=user["token"]).json for i in range(2))
+    calls = []
+
+    def down(self, *args, **kwargs):
+        calls.append(args)
+        raise BrokerUnavailable("no answer", code="broker_timeout")
+    for order in (first, second):
+        with monkeypatch.context() as m:
+            m.setattr(PaperBroker, "cancel_order", down)
+            m.setattr(PaperBroker, "order_status", down)
+            assert invoke("orders", "POST", f"{PATH}/{order['id']}/cancel",
+                          token=user["token"]).json["status"] == "pending_cancel"
+        assert _paper_state(resources, order["client_order_id"]) == "accepted"
+
+    again = invoke("orders", "POST", f"{PATH}/{first['id']}/cancel", token=user["token"]).json
+    assert (again["status"], again["reserved_cash"]) == ("cancelled", 0)
+    assert _paper_state(resources, first["client_order_id"]) == "cancelled"
+
+    with db.service(resources.pool) as conn:  # a minute on, nobody has cancelled it at the broker
+        conn.execute("UPDATE orders SET updated_at = updated_at - interval '2 minutes' WHERE id = %s",
+                     (second["id"],))
+    timetable.run_due(resources, only="orders.reconcile")
+    got = invoke("orders", "GET", f"{PATH}/{second['id']}", token=user["token"]).json
+    assert got["status"] == "accepted" and got["reserved_cash"] == second["reserved_cash"]
+    assert [e["event"] for e in got["events"]][-1] == "cancel_rejected"
+    assert invoke("orders", "POST", f"{PATH}/{second['id']}/cancel", token=user["token"]).json["status"] == "cancelled"
     books_reconcile(resources, user["account_id"])

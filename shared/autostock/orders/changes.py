@@ -1,7 +1,9 @@
 """Cancel and modify: ask the broker, then record what it says (its word wins).
 
-Cancel is idempotent: a second cancel of a cancelled or pending-cancel order returns the order
-without calling the broker again. A cancel that races a fill ends as the broker reports it.
+Cancel is idempotent: a second cancel of a cancelled order returns it without calling the
+broker; of an order whose cancel is pending, it asks the broker again (the first request may
+never have reached it) and ends as the broker reports. A cancel that races a fill ends as the
+broker reports it.
 """
 
 from __future__ import annotations
@@ -36,7 +38,7 @@ def cancel_order(desk: Desk, user_id: str, order_id: str) -> dict[str, Any]:
     """Cancel what is left of an order; idempotent."""
     with db.tenant(desk.resources.pool, user_id) as conn:
         order = _owned(conn, user_id, order_id)
-        if order["state"] in (S.CANCELLED.value, S.PENDING_CANCEL.value, S.EXPIRED.value):
+        if order["state"] in (S.CANCELLED.value, S.EXPIRED.value):
             return views.order(order)
         if order["state"] not in lifecycle.OPEN_STATES:
             raise Conflict(f"the order is {order['state']} and cannot be cancelled",
@@ -45,8 +47,12 @@ def cancel_order(desk: Desk, user_id: str, order_id: str) -> dict[str, Any]:
             raise Conflict("the broker has not confirmed this order yet; cancel it once it is known",
                            code="order_not_confirmed", details={"status": order["state"]})
         account = directory.account_terms(conn, user_id, str(order["account_id"]))
-        order, ev = lifecycle.transition(conn, order, S.PENDING_CANCEL, event="cancel_requested")
-    desk.publish(ev.event, views.event_payload(ev))
+        # A cancel already pending asks the broker again (the first may never have reached it).
+        again = order["state"] == S.PENDING_CANCEL.value
+        if not again:
+            order, ev = lifecycle.transition(conn, order, S.PENDING_CANCEL, event="cancel_requested")
+    if not again:
+        desk.publish(ev.event, views.event_payload(ev))
     broker = desk.broker_for(account)
     try:
         broker.cancel_order(order["broker_order_id"])
@@ -69,8 +75,7 @@ def _resync(desk: Desk, user_id: str, order_id: str, broker: Any, cancelled: boo
             order, events = apply_status(conn, order, status, desk.costs, on=desk.today())
         if order["state"] == S.PENDING_CANCEL.value and status is not None:
             # The broker still works the order: the cancel did not take.
-            back = S.PARTIALLY_FILLED if int(order["filled_quantity"]) else S.ACCEPTED
-            order, ev = lifecycle.transition(conn, order, back, event="cancel_rejected")
+            order, ev = lifecycle.transition(conn, order, lifecycle.working_state(order), event="cancel_rejected")
             events.append(ev)
         elif order["state"] == S.PENDING_CANCEL.value and cancelled:
             order, ev = lifecycle.close_rest(conn, order, S.CANCELLED, event="cancelled")

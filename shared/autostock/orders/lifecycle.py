@@ -139,6 +139,11 @@ def transition(conn: psycopg.Connection, order: dict[str, Any], target: OrderSta
     return row, OrderEvent(name, row)
 
 
+def working_state(order: dict[str, Any]) -> OrderState:
+    """The state of an order the broker works: partially filled once it has fills."""
+    return S.PARTIALLY_FILLED if int(order["filled_quantity"]) else S.ACCEPTED
+
+
 def close_rest(conn: psycopg.Connection, order: dict[str, Any], target: OrderState, *, event: str,
                **changes: Any) -> tuple[dict[str, Any], OrderEvent]:
     """End what is left of `order` (cancelled or expired): the unfilled shares count as

@@ -30,7 +30,8 @@ NEVER_ARRIVED = dt.timedelta(minutes=5)
 BATCH = 500
 # What reconciliation and expiry read of an order (`broker_view` rebuilds the request from it).
 CANDIDATE_COLUMNS = ("id, user_id, account_id, broker_order_id, client_order_id, state, symbol, side, quantity,"
-                     " order_type, price, trading_day, created_at, now() - created_at AS age")
+                     " order_type, price, trading_day, created_at, now() - created_at AS age,"
+                     " now() - updated_at AS unchanged_for")
 # Orders we are unsure of first (their cash or shares may be held for nothing), then the
 # working ones whose fills may have come while nobody listened.
 _UNSURE = (S.UNKNOWN.value, S.PENDING_NEW.value, S.PENDING_CANCEL.value)
@@ -94,6 +95,13 @@ def reconcile_order(desk: Desk, order: dict[str, Any]) -> str:
         current = book.lock_order(conn, str(order["account_id"]), str(order["id"]))
         if status is not None:
             current, events = apply_status(conn, current, status, desk.costs, on=desk.today())
+            if (current["state"] == S.PENDING_CANCEL.value and status.state.is_open
+                    and order["unchanged_for"] > STALE_PENDING):
+                # The cancel never reached the broker (its call and the status read after it
+                # failed): the order is working, and the user may cancel it again.
+                current, ev = lifecycle.transition(conn, current, lifecycle.working_state(current),
+                                                   event="cancel_rejected", data={"source": "reconcile"})
+                events.append(ev)
         elif order["age"] > NEVER_ARRIVED and current["state"] in (
                 S.UNKNOWN.value, S.PENDING_NEW.value) and can_tell_absent(desk.broker_for(account)):
             current, ev = lifecycle.transition(
