@@ -7,7 +7,7 @@ import pytest
 
 from autostock import accounts, db, orders, timetable
 from autostock.brokers.sim.exchange import Exchange
-from autostock.orders import reconcile, routing
+from autostock.orders import entry, idempotency, kill_switch, reconcile, routing
 from tests.brokers.conftest import TRADING_MORNING, exchange, kis_env  # noqa: F401 - fixtures
 from tests.helpers import invoke
 from tests.orders.conftest import books_reconcile, order_body
@@ -148,3 +148,41 @@ def test_one_order_that_fails_does_not_stop_the_others(trader, listed, desk, res
               for o in placed}
     assert states.pop(broken) == "accepted"
     assert set(states.values()) == {"cancelled"}
+
+
+def test_a_kill_switch_engaged_while_an_order_is_on_its_way_keeps_it_from_the_broker(
+        kis_trader, kis_env, resources, user_factory):  # noqa: F811
+    """Engaged between recording an order and sending it, the switch finds nothing at the
+    broker to cancel; the order must not be sent after it."""
+    admin = user_factory()
+    desk = orders.current(resources)
+    body = order_body("005930", quantity=5, price=60_000, account_id=kis_trader["account_id"])
+    recorded = entry._record_once_ready(desk, kis_trader["id"], entry.parse(body), None, "")
+    try:
+        kill_switch.engage(desk, admin["id"], scope="user", user_id=kis_trader["id"], reason="runaway bot")
+        status, answer = entry._route(desk, recorded, None)
+    finally:
+        kill_switch.lift(desk, admin["id"], scope="user", user_id=kis_trader["id"])
+    assert (status, answer["status"], answer["reject_code"]) == (201, "rejected", "kill_switch_user")
+    assert answer["reserved_cash"] == 0
+    assert _order_posts(kis_env) == 0 and kis_env.exchange.day_orders(kis_trader["credentials"].account_number) == []
+
+
+def test_a_key_whose_request_died_after_recording_gets_the_orders_fate(kis_trader, kis_env, resources):  # noqa: F811
+    """The process dies after recording the order under its key and before sending it: the
+    key has no answer. Reconciliation settles the order (never at the broker: rejected) and
+    stores that answer under the key, so a retry learns it instead of waiting on `in flight`
+    forever (and keys without an answer are never pruned)."""
+    desk = orders.current(resources)
+    body = order_body("005930", quantity=5, price=60_000, account_id=kis_trader["account_id"])
+    recorded = entry._record_once_ready(desk, kis_trader["id"], entry.parse(body), "died-1",
+                                        idempotency.request_hash(body))
+    with db.service(resources.pool) as conn:
+        conn.execute("UPDATE orders SET created_at = created_at - interval '6 minutes' WHERE id = %s",
+                     (recorded.order["id"],))
+    timetable.run_due(resources, only="orders.reconcile")
+    retry = invoke("place-order", "POST", PATH, body, token=kis_trader["token"], headers={"Idempotency-Key": "died-1"})
+    assert retry.status == 201
+    assert (retry.json["id"], retry.json["status"], retry.json["reject_code"]) == (
+        str(recorded.order["id"]), "rejected", "not_at_broker")
+    assert _order_posts(kis_env) == 0

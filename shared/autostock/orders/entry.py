@@ -32,7 +32,7 @@ from autostock import db, risk
 from autostock.brokers.base import OrderAck, OrderRequest, OrderState, OrderType, Side, UnknownOutcome
 from autostock.errors import AppError, BrokerRejected, BrokerUnavailable, Conflict
 from autostock.market import calendar
-from autostock.orders import book, context, directory, idempotency, lifecycle, pricing, views
+from autostock.orders import book, context, directory, idempotency, kill_switch, lifecycle, pricing, views
 from autostock.orders.desk import AccountTerms, Desk
 from autostock.orders.sync import apply_status
 
@@ -252,7 +252,11 @@ def _request_of(order: dict[str, Any]) -> OrderRequest:
 
 def _route(desk: Desk, recorded: _Recorded, key: str | None) -> tuple[int, dict[str, Any]]:
     order, account = recorded.order, recorded.account
-    outcome, detail, status = _send(desk.broker_for(account), _request_of(order))
+    halted = kill_switch.halting(desk.resources.pool, account.user_id)
+    if halted is not None:  # engaged since the order was recorded: it must not reach the broker
+        outcome, detail, status = "rejected", halted, None
+    else:
+        outcome, detail, status = _send(desk.broker_for(account), _request_of(order))
     with db.tenant(desk.resources.pool, account.user_id) as conn:
         current = book.lock_order(conn, account.id, str(order["id"]))
         current, events = _settle(conn, desk, current, outcome, detail, status)
@@ -288,6 +292,8 @@ def _send(broker: Any, request: OrderRequest) -> tuple[str, Any, Any]:
 
 def _settle(conn: psycopg.Connection, desk: Desk, order: dict[str, Any], outcome: str, detail: Any,
             status: Any) -> tuple[dict[str, Any], list[lifecycle.OrderEvent]]:
+    if order["state"] != OrderState.PENDING_NEW.value:
+        return order, []  # reconciliation (or expiry) got here first; its word stands
     if outcome == "rejected":
         order, ev = lifecycle.transition(conn, order, OrderState.REJECTED, reserved_cash=0,
                                          reserved_quantity=0, reject_code=detail.code,
@@ -298,8 +304,6 @@ def _settle(conn: psycopg.Connection, desk: Desk, order: dict[str, Any], outcome
         order, ev = lifecycle.transition(conn, order, OrderState.UNKNOWN,
                                          data={"error": getattr(detail, "code", type(detail).__name__)})
         return order, [ev]
-    if order["state"] != OrderState.PENDING_NEW.value:
-        return order, []  # reconciliation got here first
     order, ev = lifecycle.transition(conn, order, OrderState.ACCEPTED,
                                      broker_order_id=detail.broker_order_id,
                                      accepted_at=lifecycle.NOW)

@@ -53,6 +53,15 @@ def complete(conn: psycopg.Connection, user_id: str, key: str, status: int,
                  (status, Jsonb(response), order_id, user_id, key))
 
 
+def settle_for_order(conn: psycopg.Connection, user_id: str, order_id: str, response: dict[str, Any]) -> None:
+    """Store `response` under a key still in flight for `order_id`: its request ended before it
+    could (a crash, or a failure after the order was sent), and a retry must learn what became
+    of the order instead of waiting forever on an answer nobody will write."""
+    conn.execute("UPDATE idempotency_keys SET status = 201, response = %s, completed_at = now()"
+                 " WHERE user_id = %s AND order_id = %s AND response IS NULL",
+                 (Jsonb(response), user_id, order_id))
+
+
 def replay(pool: ConnectionPool, user_id: str, key: str, fingerprint: str,
            *, wait: float = WAIT_SECONDS) -> tuple[int, dict[str, Any]]:
     """The first answer stored for `key`, waiting while the first request is in flight."""

@@ -13,7 +13,9 @@ from typing import Any
 
 import psycopg
 
-from autostock import audit, db
+from psycopg_pool import ConnectionPool
+
+from autostock import audit, db, risk
 from autostock.errors import AppError, NotFound, ValidationError
 from autostock.orders import lifecycle
 from autostock.orders.changes import cancel_order
@@ -54,6 +56,20 @@ def _view(row: dict[str, Any]) -> dict[str, Any]:
 def _active(conn: psycopg.Connection, target: str | None) -> dict[str, Any] | None:
     return conn.execute("SELECT * FROM kill_switches WHERE active AND target_user_id IS NOT DISTINCT FROM %s",
                         (target,)).fetchone()
+
+
+def halting(pool: ConnectionPool, user_id: str) -> AppError | None:
+    """The error an order of `user_id` gets while a switch covers them, else None: read again
+    just before an order goes out over the network, since a switch engaged after the order was
+    recorded finds it not yet at the broker (nothing there to cancel)."""
+    with db.tenant(pool, user_id) as conn:
+        switches = conn.execute("SELECT scope, reason FROM kill_switches WHERE active"
+                                " AND (target_user_id IS NULL OR target_user_id = %s)", (user_id,)).fetchall()
+    try:
+        risk.check_kill_switches(switches)
+    except AppError as e:
+        return e
+    return None
 
 
 def engage(desk: Desk, admin_id: str, *, scope: str, user_id: str | None = None,

@@ -16,7 +16,7 @@ from typing import Any
 from autostock import db
 from autostock.brokers.base import Fill, OrderRequest, OrderState, OrderStatus, OrderType, Side
 from autostock.errors import AppError
-from autostock.orders import book, directory, lifecycle, views
+from autostock.orders import book, directory, idempotency, lifecycle, views
 from autostock.orders.desk import Desk
 from autostock.orders.sync import apply_status
 
@@ -111,6 +111,8 @@ def reconcile_order(desk: Desk, order: dict[str, Any]) -> str:
             events = [ev]
         else:
             events = []
+        if events:
+            idempotency.settle_for_order(conn, user_id, str(current["id"]), views.order(current))
     for ev in events:
         desk.publish(ev.event, views.event_payload(ev))
     return current["state"]
