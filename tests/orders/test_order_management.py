@@ -3,9 +3,13 @@ fills history; and no user ever sees another's."""
 
 from __future__ import annotations
 
+import datetime as dt
+
 from autostock import db, timetable
-from autostock.brokers.paper import PaperBroker
+from autostock.brokers.paper import Matcher, PaperBroker
 from autostock.errors import BrokerUnavailable
+from autostock.market.quotes import Tick
+from autostock.orders import reconcile
 from tests.helpers import internal_headers, invoke
 from tests.orders.conftest import books_reconcile, order_body
 
@@ -177,4 +181,56 @@ def test_a_cancel_the_broker_never_got_is_not_stuck_pending(trader, listed, reso
     assert got["status"] == "accepted" and got["reserved_cash"] == second["reserved_cash"]
     assert [e["event"] for e in got["events"]][-1] == "cancel_rejected"
     assert invoke("orders", "POST", f"{PATH}/{second['id']}/cancel", token=user["token"]).json["status"] == "cancelled"
+    books_reconcile(resources, user["account_id"])
+
+
+def test_a_modify_holds_the_cash_its_new_price_needs_while_the_broker_changes_it(trader, listed, resources,
+                                                                                  monkeypatch):
+    """An order placed while the broker reprices an earlier one sees the larger reservation:
+    the two cannot together hold back more cash than the account has."""
+    symbol = listed(price=70_000)
+    user = trader(cash=1_000_000)
+    first = _place(user, order_body(symbol, quantity=7, price=60_000))
+    during = {}
+    modify = PaperBroker.modify_order
+
+    def meanwhile(self, broker_order_id, quantity, price):
+        during["reply"] = invoke("place-order", "POST", PATH, order_body(symbol, quantity=8, price=65_000),
+                                 token=user["token"])
+        return modify(self, broker_order_id, quantity, price)
+    monkeypatch.setattr(PaperBroker, "modify_order", meanwhile)
+    changed = invoke("orders", "PATCH", f"{PATH}/{first['id']}", {"price": 69_000}, token=user["token"]).json
+    assert changed["reserved_cash"] == 7 * 69_000 + 7 * 69_000 * 140_527 // 1_000_000_000
+    assert during["reply"].status == 422 and during["reply"].error_code == "insufficient_buying_power"
+    books_reconcile(resources, user["account_id"])
+
+
+def test_a_fill_between_reading_and_modifying_an_order_is_not_counted_twice(trader, listed, desk, resources,
+                                                                            monkeypatch):
+    """The broker fills 6 of 10 just before the modify reaches it; the modify keeps 3 working.
+    Our record agrees with the broker's: 6 filled, 1 cancelled, 3 working and held for."""
+    symbol = listed(price=70_000)
+    user = trader()
+    order = _place(user, order_body(symbol, quantity=10, price=60_000))
+    modify = PaperBroker.modify_order
+
+    def filled_first(self, broker_order_id, quantity, price):
+        fills = Matcher(resources).on_tick(Tick(symbol, 60_000, 6, desk.now() + dt.timedelta(seconds=1), seq="race-1"))
+        for done in fills:
+            reconcile.apply_fill_event(desk, {"account_id": user["account_id"], "user_id": user["id"],
+                                              "broker_order_id": done.fill.broker_order_id,
+                                              "client_order_id": order["client_order_id"],
+                                              "fill_id": done.fill.fill_id, "symbol": symbol, "side": "buy",
+                                              "quantity": done.fill.quantity, "price": done.fill.price})
+        return modify(self, broker_order_id, quantity, price)
+    monkeypatch.setattr(PaperBroker, "modify_order", filled_first)
+    reply = invoke("orders", "PATCH", f"{PATH}/{order['id']}", {"quantity": 3}, token=user["token"])
+    assert reply.status == 200, reply
+    got = reply.json
+    assert (got["filled_quantity"], got["cancelled_quantity"], got["remaining_quantity"]) == (6, 1, 3)
+    assert got["reserved_cash"] == 3 * 60_000 + 3 * 60_000 * 140_527 // 1_000_000_000
+    with db.service(resources.pool) as conn:
+        broker = conn.execute("SELECT filled_quantity, cancelled_quantity FROM paper_orders WHERE client_order_id"
+                              " = %s", (order["client_order_id"],)).fetchone()
+    assert (broker["filled_quantity"], broker["cancelled_quantity"]) == (6, 1)
     books_reconcile(resources, user["account_id"])

@@ -93,17 +93,17 @@ def _broker_id(desk: Desk, user_id: str, order_id: str) -> str:
 
 def modify_order(desk: Desk, user_id: str, order_id: str, *, quantity: int | None,
                  price: int | None) -> dict[str, Any]:
-    """Reprice a working limit order and/or reduce the quantity still working."""
+    """Reprice a working limit order and/or reduce the quantity still working.
+
+    The larger of the old and the new reservation is held while the broker changes the order,
+    so an order placed meanwhile cannot spend the cash the new price needs; afterwards the
+    order is re-read, since fills may have come in between."""
     if quantity is None and price is None:
         raise ValidationError("give a new price, a new quantity, or both", code="nothing_to_modify")
     with db.tenant(desk.resources.pool, user_id) as conn:
         order = _owned(conn, user_id, order_id)
-        if order["state"] not in (S.ACCEPTED.value, S.PARTIALLY_FILLED.value):
-            raise Conflict(f"the order is {order['state']} and cannot be modified", code="order_not_open",
-                           details={"status": order["state"]})
-        if order["order_type"] != "limit":
-            raise Conflict("only limit orders can be modified", code="order_not_modifiable")
-        left = int(order["quantity"]) - int(order["filled_quantity"]) - int(order["cancelled_quantity"])
+        _check_modifiable(order)
+        left = _working(order)
         new_quantity = pricing.positive_quantity(quantity) if quantity is not None else left
         if new_quantity > left:
             raise ValidationError(f"only {left} shares are still working; a modify can reduce them",
@@ -114,20 +114,52 @@ def modify_order(desk: Desk, user_id: str, order_id: str, *, quantity: int | Non
         priced = pricing.price_order(desk, account, instrument, pricing.OrderType.LIMIT,
                                      pricing.Side(order["side"]), new_quantity, new_price, on=desk.today())
         _check_modify_power(conn, order, priced.reservation)
+        if priced.reservation > int(order["reserved_cash"]) and order["side"] == "buy":
+            lifecycle.update(conn, order, reserved_cash=priced.reservation)
     broker = desk.broker_for(account)
-    broker.modify_order(order["broker_order_id"], new_quantity, new_price)
+    try:
+        broker.modify_order(order["broker_order_id"], new_quantity, new_price)
+    except AppError:
+        _release_held(desk, user_id, order_id)
+        raise
     with db.tenant(desk.resources.pool, user_id) as conn:
         order = _owned(conn, user_id, order_id)
-        dropped = left - new_quantity
-        order, evs = lifecycle.note(
-            conn, order, "modified", {"price": new_price, "quantity": new_quantity},
-            price=new_price, reserve_price=new_price,
-            cancelled_quantity=int(order["cancelled_quantity"]) + dropped,
-            reserved_cash=priced.reservation,
-            reserved_quantity=new_quantity if order["side"] == "sell" else 0)
-    ev = evs[0]
-    desk.publish(ev.event, views.event_payload(ev))
+        evs: list[lifecycle.OrderEvent] = []
+        if order["state"] in _MODIFIABLE:  # else a fill or a close came first: the resync says what
+            keep = min(new_quantity, _working(order))   # fills since the first read are not working
+            order, evs = lifecycle.note(
+                conn, order, "modified", {"price": new_price, "quantity": new_quantity},
+                price=new_price, reserve_price=new_price,
+                cancelled_quantity=int(order["cancelled_quantity"]) + _working(order) - keep,
+                reserved_cash=book.buy_reservation(keep, new_price, desk.costs) if order["side"] == "buy" else 0,
+                reserved_quantity=keep if order["side"] == "sell" else 0)
+    for ev in evs:
+        desk.publish(ev.event, views.event_payload(ev))
     return _resync(desk, user_id, order_id, broker, False)
+
+
+_MODIFIABLE = (S.ACCEPTED.value, S.PARTIALLY_FILLED.value)
+
+
+def _check_modifiable(order: dict[str, Any]) -> None:
+    if order["state"] not in _MODIFIABLE:
+        raise Conflict(f"the order is {order['state']} and cannot be modified", code="order_not_open",
+                       details={"status": order["state"]})
+    if order["order_type"] != "limit":
+        raise Conflict("only limit orders can be modified", code="order_not_modifiable")
+
+
+def _working(order: dict[str, Any]) -> int:
+    return int(order["quantity"]) - int(order["filled_quantity"]) - int(order["cancelled_quantity"])
+
+
+def _release_held(desk: Desk, user_id: str, order_id: str) -> None:
+    """The broker refused the modify: the order keeps its old price, and holds back what that needs."""
+    with db.tenant(desk.resources.pool, user_id) as conn:
+        order = _owned(conn, user_id, order_id)
+        if order["state"] in _MODIFIABLE and order["side"] == "buy":
+            lifecycle.update(conn, order, reserved_cash=book.buy_reservation(
+                _working(order), int(order["reserve_price"]), desk.costs))
 
 
 def _check_modify_power(conn: psycopg.Connection, order: dict[str, Any], reservation: int) -> None:
