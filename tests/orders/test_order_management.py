@@ -3,6 +3,7 @@ fills history; and no user ever sees another's."""
 
 from __future__ import annotations
 
+import base64
 import datetime as dt
 
 from autostock import db, timetable
@@ -84,6 +85,10 @@ def test_list_filters_and_cursor_pages(trader, listed):
     assert by_side["items"] == []
     bad = invoke("orders", "GET", PATH, token=user["token"], query={"cursor": "not-a-cursor"})
     assert bad.status == 400 and bad.error_code == "invalid_cursor"
+    forged = base64.urlsafe_b64encode(b"2025-06-16T10:00:00+09:00|not-an-id").decode()
+    for path in (PATH, "/api/v1/trading/history"):
+        reply = invoke("orders", "GET", path, token=user["token"], query={"cursor": forged})
+        assert (reply.status, reply.error_code) == (400, "invalid_cursor"), path
     assert invoke("orders", "GET", PATH, token=user["token"], query={"limit": "0"}).status == 400
 
 

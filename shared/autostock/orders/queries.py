@@ -25,12 +25,17 @@ def encode_cursor(at: dt.datetime, row_id: Any) -> str:
     return base64.urlsafe_b64encode(f"{at.isoformat()}|{row_id}".encode()).decode()
 
 
-def decode_cursor(cursor: str) -> tuple[dt.datetime, str]:
+def decode_cursor(cursor: str, *, numeric_id: bool = False) -> tuple[dt.datetime, str]:
+    """(time, row id) of a cursor this API returned; a 400 for anything else (an id of the
+    wrong kind included, which the database would refuse with a 500)."""
     try:
         at, _, row_id = base64.urlsafe_b64decode(cursor.encode()).decode().partition("|")
-        return dt.datetime.fromisoformat(at), row_id
+        decoded = dt.datetime.fromisoformat(at), row_id
     except (ValueError, UnicodeDecodeError) as e:
         raise ValidationError("cursor is not one this API returned", code="invalid_cursor") from e
+    if not (row_id.isdigit() if numeric_id else directory._UUID.match(row_id)):  # noqa: SLF001
+        raise ValidationError("cursor is not one this API returned", code="invalid_cursor")
+    return decoded
 
 
 def page_limit(value: str | None, default: int = 50) -> int:
@@ -138,9 +143,9 @@ def fills_history(desk: Desk, user_id: str, filters: dict[str, str | None]) -> d
         where.append(sql.SQL("filled_at < %s::date + 1"))
         args.append(_date(filters["to"], "to"))
     if filters.get("cursor"):
-        at, row_id = decode_cursor(filters["cursor"])
+        at, row_id = decode_cursor(filters["cursor"], numeric_id=True)
         where.append(sql.SQL("(filled_at, id) < (%s, %s)"))
-        args += [at, int(row_id) if row_id.isdigit() else 0]
+        args += [at, int(row_id)]
     limit = page_limit(filters.get("limit"))
     query = sql.SQL("SELECT * FROM fills WHERE {} ORDER BY filled_at DESC, id DESC LIMIT %s").format(
         sql.SQL(" AND ").join(where))
