@@ -186,3 +186,34 @@ def test_a_key_whose_request_died_after_recording_gets_the_orders_fate(kis_trade
     assert (retry.json["id"], retry.json["status"], retry.json["reject_code"]) == (
         str(recorded.order["id"]), "rejected", "not_at_broker")
     assert _order_posts(kis_env) == 0
+
+
+def test_a_modify_at_a_broker_that_replaces_the_order_follows_the_new_one(kis_trader, kis_env,
+                                                                          resources):  # noqa: F811
+    """KIS answers a modify with a new order number and cancels the old one: our order follows
+    the new number (the old one's `cancelled` closed it while the new one worked, its cash freed
+    and its fills never booked). A partly filled order cannot follow: 409, cancel and place anew."""
+    account = kis_trader["credentials"].account_number
+    placed = invoke("place-order", "POST", PATH, order_body("005930", quantity=5, price=60_000,
+                                                            account_id=kis_trader["account_id"]),
+                    token=kis_trader["token"]).json
+    assert placed["status"] == "accepted"
+    changed = invoke("orders", "PATCH", f"{PATH}/{placed['id']}", {"price": 61_000}, token=kis_trader["token"])
+    assert changed.status == 200, changed
+    working = [o for o in kis_env.exchange.day_orders(account) if o.status == "open"]
+    assert [(o.price, o.quantity) for o in working] == [(61_000, 5)]
+    assert (changed.json["status"], changed.json["broker_order_id"]) == ("accepted", f"{working[0].order_id:010d}")
+    assert changed.json["reserved_cash"] == 5 * 61_000 + 5 * 61_000 * 140_527 // 1_000_000_000
+    assert kis_env.exchange.trade("005930", 61_000, 5) == 5
+    timetable.run_due(resources, only="orders.reconcile")
+    got = invoke("orders", "GET", f"{PATH}/{placed['id']}", token=kis_trader["token"]).json
+    assert (got["status"], got["filled_quantity"], got["average_fill_price"]) == ("filled", 5, 61_000)
+    books_reconcile(resources, kis_trader["account_id"])
+
+    partly = invoke("place-order", "POST", PATH, order_body("005930", quantity=5, price=60_500,
+                                                            account_id=kis_trader["account_id"]),
+                    token=kis_trader["token"]).json
+    assert kis_env.exchange.trade("005930", 60_500, 2) == 2
+    timetable.run_due(resources, only="orders.reconcile")
+    refused = invoke("orders", "PATCH", f"{PATH}/{partly['id']}", {"price": 60_000}, token=kis_trader["token"])
+    assert (refused.status, refused.error_code) == (409, "order_not_modifiable")

@@ -109,6 +109,13 @@ def modify_order(desk: Desk, user_id: str, order_id: str, *, quantity: int | Non
             raise ValidationError(f"only {left} shares are still working; a modify can reduce them",
                                   code="invalid_quantity", details={"remaining": left})
         account = directory.account_terms(conn, user_id, str(order["account_id"]))
+        broker = desk.broker_for(account)
+        if type(broker).capabilities.get("modify_creates_new_id") and int(order["filled_quantity"]):
+            # The broker replaces the order with a new one whose fills start again from zero;
+            # ours would not add up. Cancelling the rest and placing anew says the same plainly.
+            raise Conflict("this broker replaces a modified order with a new one, which a partly filled"
+                           " order cannot follow; cancel what is left and place a new order",
+                           code="order_not_modifiable", details={"filled_quantity": int(order["filled_quantity"])})
         instrument = directory.instrument(conn, order["symbol"])
         new_price = int(price) if price is not None else int(order["price"])
         priced = pricing.price_order(desk, account, instrument, pricing.OrderType.LIMIT,
@@ -116,9 +123,8 @@ def modify_order(desk: Desk, user_id: str, order_id: str, *, quantity: int | Non
         _check_modify_power(conn, order, priced.reservation)
         if priced.reservation > int(order["reserved_cash"]) and order["side"] == "buy":
             lifecycle.update(conn, order, reserved_cash=priced.reservation)
-    broker = desk.broker_for(account)
     try:
-        broker.modify_order(order["broker_order_id"], new_quantity, new_price)
+        ack = broker.modify_order(order["broker_order_id"], new_quantity, new_price)
     except AppError:
         _release_held(desk, user_id, order_id)
         raise
@@ -127,9 +133,12 @@ def modify_order(desk: Desk, user_id: str, order_id: str, *, quantity: int | Non
         evs: list[lifecycle.OrderEvent] = []
         if order["state"] in _MODIFIABLE:  # else a fill or a close came first: the resync says what
             keep = min(new_quantity, _working(order))   # fills since the first read are not working
+            # A broker that replaces the order answers with the new one's id: follow it, or the
+            # old id's `cancelled` would close our order while the new one works.
+            replaced = {"broker_order_id": ack.broker_order_id} if ack.broker_order_id else {}
             order, evs = lifecycle.note(
-                conn, order, "modified", {"price": new_price, "quantity": new_quantity},
-                price=new_price, reserve_price=new_price,
+                conn, order, "modified", {"price": new_price, "quantity": new_quantity, **replaced},
+                **replaced, price=new_price, reserve_price=new_price,
                 cancelled_quantity=int(order["cancelled_quantity"]) + _working(order) - keep,
                 reserved_cash=book.buy_reservation(keep, new_price, desk.costs) if order["side"] == "buy" else 0,
                 reserved_quantity=keep if order["side"] == "sell" else 0)
