@@ -7,8 +7,9 @@ import base64
 import datetime as dt
 
 from autostock import db, timetable
+from autostock.brokers.base import UnknownOutcome
 from autostock.brokers.paper import Matcher, PaperBroker
-from autostock.errors import BrokerUnavailable
+from autostock.errors import BrokerRejected, BrokerUnavailable
 from autostock.market.quotes import Tick
 from autostock.orders import reconcile
 from tests.helpers import internal_headers, invoke
@@ -239,3 +240,27 @@ def test_a_fill_between_reading_and_modifying_an_order_is_not_counted_twice(trad
                               " = %s", (order["client_order_id"],)).fetchone()
     assert (broker["filled_quantity"], broker["cancelled_quantity"]) == (6, 1)
     books_reconcile(resources, user["account_id"])
+
+
+def test_a_modify_the_broker_refuses_gives_back_the_cash_and_one_it_may_have_taken_keeps_it(
+        trader, listed, monkeypatch):
+    """Refused (the broker said no): the order holds back what its old price needs again. No
+    answer (the broker may work the new price): the larger reservation stays until it is known."""
+    symbol = listed(price=70_000)
+    user = trader()
+    order = _place(user, order_body(symbol, quantity=7, price=60_000))
+
+    def answer_with(error):
+        def modify(self, *args, **kwargs):
+            raise error
+        monkeypatch.setattr(PaperBroker, "modify_order", modify)
+        return invoke("orders", "PATCH", f"{PATH}/{order['id']}", {"price": 69_000}, token=user["token"])
+
+    refused = answer_with(BrokerRejected("no", code="modify_refused"))
+    assert refused.status == 422
+    got = invoke("orders", "GET", f"{PATH}/{order['id']}", token=user["token"]).json
+    assert (got["price"], got["reserved_cash"]) == (60_000, order["reserved_cash"])
+    lost = answer_with(UnknownOutcome("no answer", code="broker_timeout"))
+    assert lost.status >= 500
+    got = invoke("orders", "GET", f"{PATH}/{order['id']}", token=user["token"]).json
+    assert got["reserved_cash"] == 7 * 69_000 + 7 * 69_000 * 140_527 // 1_000_000_000

@@ -14,7 +14,7 @@ from typing import Any
 import psycopg
 
 from autostock import db
-from autostock.brokers.base import OrderState
+from autostock.brokers.base import OrderState, UnknownOutcome
 from autostock.errors import AppError, Conflict, NotFound, ValidationError
 from autostock.orders import book, directory, lifecycle, pricing, views
 from autostock.orders.desk import Desk
@@ -125,6 +125,8 @@ def modify_order(desk: Desk, user_id: str, order_id: str, *, quantity: int | Non
             lifecycle.update(conn, order, reserved_cash=priced.reservation)
     try:
         ack = broker.modify_order(order["broker_order_id"], new_quantity, new_price)
+    except UnknownOutcome:
+        raise  # the broker may work the new price: the larger reservation stays
     except AppError:
         _release_held(desk, user_id, order_id)
         raise
