@@ -12,7 +12,7 @@ import pytest
 from autostock import db
 from autostock.errors import ValidationError
 from autostock.market.calendar import SEOUL
-from autostock.market.collector import plan_sessions, products_of
+from autostock.market.collector import listing_of, plan_sessions
 from autostock.market.quotes import read_quote
 from tests.helpers import eventually
 
@@ -223,7 +223,7 @@ def test_an_etfs_quote_says_it_is_an_etf(kis_ws, exchange, run_collector, resour
     with db.service(resources.pool) as conn:
         conn.execute("INSERT INTO symbols (code, name_ko, market) VALUES ('069500', 'KODEX 200', 'KOSPI')"
                      " ON CONFLICT (code) DO UPDATE SET name_ko = EXCLUDED.name_ko")
-    products = products_of(resources.pool, ["069500", "005930"])
+    _, products = listing_of(resources.pool, ["069500", "005930"])
     assert products == {"069500": "etf", "005930": "stock"}
     exchange.add_instrument("069500", 35_000, name="KODEX 200")
     run_collector(kis_ws.url, ["069500"], products=products)

@@ -317,20 +317,16 @@ def _json(body: dict[str, Any]) -> bytes:
     return json.dumps(body, separators=(",", ":")).encode()
 
 
-def products_of(pool: ConnectionPool, codes: Sequence[str]) -> dict[str, str]:
-    """code → its product, for the quotes the paper broker fills at (an ETF's tick grid and tax)."""
+def listing_of(pool: ConnectionPool, codes: Sequence[str]) -> tuple[dict[str, str], dict[str, str]]:
+    """(code → the market a quote names, code → its product) for the collector's quotes: KOSDAQ
+    GLOBAL trades under KOSDAQ rules, and the paper broker takes an ETF's tick grid and tax
+    from the product."""
     with db.service(pool) as conn:
-        rows = conn.execute("SELECT code, name_ko FROM symbols WHERE code = ANY(%s)", (list(codes),)).fetchall()
-    return {r["code"]: symbols.product_of(r["name_ko"]) for r in rows}
-
-
-def markets_of(pool: ConnectionPool, codes: Sequence[str]) -> dict[str, str]:
-    """code → the market a quote names (KOSDAQ GLOBAL trades under KOSDAQ rules)."""
-    with db.service(pool) as conn:
-        rows = conn.execute("SELECT code, market FROM symbols WHERE code = ANY(%s)", (list(codes),)).fetchall()
-    out = {}
+        rows = conn.execute("SELECT code, market, name_ko FROM symbols WHERE code = ANY(%s)",
+                            (list(codes),)).fetchall()
+    markets = {}
     for r in rows:
         market = "KOSDAQ" if r["market"].startswith("KOSDAQ") else r["market"]
         if market in MARKETS:
-            out[r["code"]] = market
-    return out
+            markets[r["code"]] = market
+    return markets, {r["code"]: symbols.product_of(r["name_ko"]) for r in rows}

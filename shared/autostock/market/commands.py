@@ -129,16 +129,17 @@ def cmd_collector(args: argparse.Namespace) -> int:
     import signal
 
     from autostock.market import platform
-    from autostock.market.collector import Collector, CollectorConfig, markets_of, products_of
+    from autostock.market.collector import Collector, CollectorConfig, listing_of
     settings = _settings(args)
     res = Resources.open(settings)
     try:
         ensure_symbols(res)
         universe = [c.strip().upper() for c in (args.universe or settings.market_universe).split(",") if c.strip()]
+        markets, products = listing_of(res.pool, universe)
         config = CollectorConfig(url=settings.kis_ws_url, approval_keys=platform.approval_keys(settings, res.redis),
                                  universe=universe, probe_host=args.host,
                                  probe_port=settings.collector_port if args.port is None else args.port,
-                                 markets=markets_of(res.pool, universe), products=products_of(res.pool, universe))
+                                 markets=markets, products=products)
         collector = Collector(settings, res.pool, config)
 
         async def main() -> None:

@@ -109,13 +109,6 @@ def modify_order(desk: Desk, user_id: str, order_id: str, *, quantity: int | Non
             raise ValidationError(f"only {left} shares are still working; a modify can reduce them",
                                   code="invalid_quantity", details={"remaining": left})
         account = directory.account_terms(conn, user_id, str(order["account_id"]))
-        broker = desk.broker_for(account)
-        if type(broker).capabilities.get("modify_creates_new_id") and int(order["filled_quantity"]):
-            # The broker replaces the order with a new one whose fills start again from zero;
-            # ours would not add up. Cancelling the rest and placing anew says the same plainly.
-            raise Conflict("this broker replaces a modified order with a new one, which a partly filled"
-                           " order cannot follow; cancel what is left and place a new order",
-                           code="order_not_modifiable", details={"filled_quantity": int(order["filled_quantity"])})
         instrument = directory.instrument(conn, order["symbol"])
         new_price = int(price) if price is not None else int(order["price"])
         priced = pricing.price_order(desk, account, instrument, pricing.OrderType.LIMIT,
@@ -123,6 +116,15 @@ def modify_order(desk: Desk, user_id: str, order_id: str, *, quantity: int | Non
         _check_modify_power(conn, order, priced.reservation)
         if priced.reservation > int(order["reserved_cash"]) and order["side"] == "buy":
             lifecycle.update(conn, order, reserved_cash=priced.reservation)
+    # Built outside the transaction: a real broker's adapter reads its credentials from the database.
+    broker = desk.broker_for(account)
+    if type(broker).capabilities.get("modify_creates_new_id") and int(order["filled_quantity"]):
+        # The broker replaces the order with a new one whose fills start again from zero; ours
+        # would not add up. Cancelling the rest and placing anew says the same plainly.
+        _release_held(desk, user_id, order_id)
+        raise Conflict("this broker replaces a modified order with a new one, which a partly filled"
+                       " order cannot follow; cancel what is left and place a new order",
+                       code="order_not_modifiable", details={"filled_quantity": int(order["filled_quantity"])})
     try:
         ack = broker.modify_order(order["broker_order_id"], new_quantity, new_price)
     except UnknownOutcome:

@@ -34,7 +34,7 @@ from autostock.errors import AppError, BrokerRejected, BrokerUnavailable, Confli
 from autostock.market import calendar
 from autostock.orders import book, context, directory, idempotency, kill_switch, lifecycle, pricing, views
 from autostock.orders.desk import AccountTerms, Desk
-from autostock.orders.sync import apply_status
+from autostock.orders.sync import apply_status, request_of
 
 log = logging.getLogger("autostock.orders")
 
@@ -219,7 +219,7 @@ def _place_here(conn: psycopg.Connection, desk: Desk, account: AccountTerms, col
             reject_reason=refused.message[:500], **{**columns, "reserved_cash": 0, "reserved_quantity": 0})
     else:
         try:
-            ack = desk.broker_for(account).place_order_in(conn, _request_of(columns))
+            ack = desk.broker_for(account).place_order_in(conn, request_of(columns))
         except AppError as e:
             raise _Refused(e) from e
         order, events = _record_ack(conn, desk, columns, ack, holding)
@@ -244,19 +244,14 @@ def _record_ack(conn: psycopg.Connection, desk: Desk, columns: dict[str, Any], a
     return order, events
 
 
-def _request_of(order: dict[str, Any]) -> OrderRequest:
-    return OrderRequest(symbol=order["symbol"], side=Side(order["side"]), quantity=int(order["quantity"]),
-                        order_type=OrderType(order["order_type"]), price=int(order["price"]),
-                        client_order_id=order["client_order_id"])
-
-
 def _route(desk: Desk, recorded: _Recorded, key: str | None) -> tuple[int, dict[str, Any]]:
     order, account = recorded.order, recorded.account
-    halted = kill_switch.halting(desk.resources.pool, account.user_id)
-    if halted is not None:  # engaged since the order was recorded: it must not reach the broker
+    try:
+        kill_switch.check_not_halted(desk.resources.pool, account.user_id)
+    except AppError as halted:  # engaged since the order was recorded: it must not reach the broker
         outcome, detail, status = "rejected", halted, None
     else:
-        outcome, detail, status = _send(desk.broker_for(account), _request_of(order))
+        outcome, detail, status = _send(desk.broker_for(account), request_of(order))
     with db.tenant(desk.resources.pool, account.user_id) as conn:
         current = book.lock_order(conn, account.id, str(order["id"]))
         current, events = _settle(conn, desk, current, outcome, detail, status)

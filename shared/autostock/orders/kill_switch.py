@@ -12,7 +12,6 @@ import logging
 from typing import Any
 
 import psycopg
-
 from psycopg_pool import ConnectionPool
 
 from autostock import audit, db, risk
@@ -58,18 +57,14 @@ def _active(conn: psycopg.Connection, target: str | None) -> dict[str, Any] | No
                         (target,)).fetchone()
 
 
-def halting(pool: ConnectionPool, user_id: str) -> AppError | None:
-    """The error an order of `user_id` gets while a switch covers them, else None: read again
-    just before an order goes out over the network, since a switch engaged after the order was
+def check_not_halted(pool: ConnectionPool, user_id: str) -> None:
+    """Raise `risk.check_kill_switches`' error while a switch covers `user_id`: read again just
+    before an order goes out over the network, since a switch engaged after the order was
     recorded finds it not yet at the broker (nothing there to cancel)."""
     with db.tenant(pool, user_id) as conn:
         switches = conn.execute("SELECT scope, reason FROM kill_switches WHERE active"
                                 " AND (target_user_id IS NULL OR target_user_id = %s)", (user_id,)).fetchall()
-    try:
-        risk.check_kill_switches(switches)
-    except AppError as e:
-        return e
-    return None
+    risk.check_kill_switches(switches)
 
 
 def engage(desk: Desk, admin_id: str, *, scope: str, user_id: str | None = None,

@@ -14,11 +14,11 @@ from collections.abc import Iterator
 from typing import Any
 
 from autostock import db
-from autostock.brokers.base import Fill, OrderRequest, OrderState, OrderStatus, OrderType, Side
+from autostock.brokers.base import Fill, OrderState, OrderStatus, Side
 from autostock.errors import AppError
 from autostock.orders import book, directory, idempotency, lifecycle, views
 from autostock.orders.desk import Desk
-from autostock.orders.sync import apply_status
+from autostock.orders.sync import apply_status, request_of
 
 log = logging.getLogger("autostock.orders.reconcile")
 S = OrderState
@@ -56,12 +56,6 @@ def _candidates(desk: Desk) -> Iterator[dict[str, Any]]:
         after = {"first": False, "working": last["working"], "at": last["created_at"], "id": last["id"]}
 
 
-def _sent(order: dict[str, Any]) -> OrderRequest:
-    return OrderRequest(symbol=order["symbol"], side=Side(order["side"]), quantity=int(order["quantity"]),
-                        order_type=OrderType(order["order_type"]), price=int(order["price"] or 0),
-                        client_order_id=order["client_order_id"])
-
-
 def broker_view(desk: Desk, order: dict[str, Any]) -> tuple[Any, OrderStatus | None]:
     """(account, the broker's status of `order`) — status None when the broker has no record.
 
@@ -76,7 +70,7 @@ def broker_view(desk: Desk, order: dict[str, Any]) -> tuple[Any, OrderStatus | N
     broker = desk.broker_for(account)
     if order["broker_order_id"]:
         return account, broker.order_status(order["broker_order_id"])
-    return account, broker.find_order(order["client_order_id"], _sent(order), known)
+    return account, broker.find_order(order["client_order_id"], request_of(order), known)
 
 
 def can_tell_absent(broker: Any) -> bool:
@@ -90,6 +84,7 @@ def reconcile_order(desk: Desk, order: dict[str, Any]) -> str:
     if order["state"] == S.PENDING_NEW.value and order["age"] < STALE_PENDING:
         return order["state"]  # its place-order request is still running
     account, status = broker_view(desk, order)
+    absent_is_final = can_tell_absent(desk.broker_for(account))
     user_id = str(order["user_id"])
     with db.tenant(desk.resources.pool, user_id) as conn:
         current = book.lock_order(conn, str(order["account_id"]), str(order["id"]))
@@ -103,7 +98,7 @@ def reconcile_order(desk: Desk, order: dict[str, Any]) -> str:
                                                    event="cancel_rejected", data={"source": "reconcile"})
                 events.append(ev)
         elif order["age"] > NEVER_ARRIVED and current["state"] in (
-                S.UNKNOWN.value, S.PENDING_NEW.value) and can_tell_absent(desk.broker_for(account)):
+                S.UNKNOWN.value, S.PENDING_NEW.value) and absent_is_final:
             current, ev = lifecycle.transition(
                 conn, current, S.REJECTED, event="rejected", reserved_cash=0, reserved_quantity=0,
                 reject_code="not_at_broker", reject_reason="the broker has no record of this order",

@@ -11,12 +11,20 @@ from typing import Any
 
 import psycopg
 
-from autostock.brokers.base import Fill, OrderState, OrderStatus
+from autostock.brokers.base import Fill, OrderRequest, OrderState, OrderStatus, OrderType, Side
 from autostock.market.costs import CostModel
 from autostock.orders import book, lifecycle
 
 S = OrderState
 _CLOSED_BY_BROKER = {S.CANCELLED: "cancelled", S.EXPIRED: "expired", S.REJECTED: "rejected"}
+
+
+def request_of(order: dict[str, Any]) -> OrderRequest:
+    """The request an order row stands for: what order entry sends, and what reconciliation
+    looks a lost order up by."""
+    return OrderRequest(symbol=order["symbol"], side=Side(order["side"]), quantity=int(order["quantity"]),
+                        order_type=OrderType(order["order_type"]), price=int(order["price"]),
+                        client_order_id=order["client_order_id"])
 
 
 def _synthetic_fill(order: dict[str, Any], status: OrderStatus) -> Fill | None:
