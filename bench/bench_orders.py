@@ -182,7 +182,7 @@ def run(quick: bool) -> dict:
         port = free_port()
         url = f"http://127.0.0.1:{port}"
         proc = multiprocessing.get_context("spawn").Process(
-            target=_serve, args=(_env(resources.settings), port, workers, threads), daemon=True)
+            target=_serve, args=(_env(resources.settings), port, workers, threads))  # not a daemon: it forks workers
         proc.start()
         try:
             _wait(url)

@@ -1,7 +1,7 @@
 """The process's connections: one PostgreSQL pool, one Redis client, one NATS publisher.
 
 Nothing connects at import. `Resources.open(settings)` builds them; `for_process` keeps one
-set per process (gunicorn forks workers, and a pool must never cross a fork).
+set per process (the gateway's server forks workers, and a pool must never cross a fork).
 """
 
 from __future__ import annotations

@@ -15,10 +15,11 @@ GATEWAY_THREADS = 8
 
 
 def gateway_workers() -> int:
-    """One gunicorn worker per core, each with GATEWAY_THREADS threads. Every process beyond
+    """One gateway worker process per core, each with GATEWAY_THREADS threads. Every process beyond
     the cores adds context switches and cold caches: on two cores, placing paper orders under
     32 clients, 2 workers x 8 threads spent about an eighth less server CPU per order (and 6 %
     less PostgreSQL CPU, with half the connections) than 4 x 4, in three interleaved
     rounds (docs/benchmarks.md). Eight threads keep the same 16 calls in flight per two cores
-    while orders to network brokers wait on their round trips."""
+    while orders to network brokers wait on their round trips. Behind granian (runtime/server.py)
+    2 x 8 again did as well as 2 x 4 and better than 2 x 16 or 3 x 6 (15-s wrk rounds)."""
     return os.cpu_count() or 1
