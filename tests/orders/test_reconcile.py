@@ -217,3 +217,44 @@ def test_a_modify_at_a_broker_that_replaces_the_order_follows_the_new_one(kis_tr
     timetable.run_due(resources, only="orders.reconcile")
     refused = invoke("orders", "PATCH", f"{PATH}/{partly['id']}", {"price": 60_000}, token=kis_trader["token"])
     assert (refused.status, refused.error_code) == (409, "order_not_modifiable")
+
+
+def test_an_order_number_the_broker_gave_on_an_earlier_day_is_taken_again(kis_trader, kis_env,
+                                                                          resources):  # noqa: F811
+    """Korean brokers number orders per day (KIS's ODNO starts again each morning), and a fill
+    is named by its order's number and the quantity filled so far. Yesterday's order with
+    today's first order's number must neither keep today's order from being accepted nor make
+    its fill look applied before (a lost fill)."""
+    import datetime as dt
+
+    from autostock.brokers.base import Fill, Side
+    from autostock.market.costs import CostModel
+    from autostock.orders import book
+    first = invoke("place-order", "POST", PATH, order_body("005930", quantity=1, price=60_000,
+                                                           account_id=kis_trader["account_id"]),
+                   token=kis_trader["token"]).json  # opens the books
+    assert invoke("orders", "POST", f"{PATH}/{first['id']}/cancel", token=kis_trader["token"]).status == 200
+    number = f"{kis_env.exchange.next_order_id():010d}"
+    today = dt.date.fromisoformat(first["trading_day"])
+    yesterday = today - dt.timedelta(days=1)
+    with db.tenant(resources.pool, kis_trader["id"]) as conn:
+        book.create_filled(
+            conn, {"user_id": kis_trader["id"], "account_id": kis_trader["account_id"], "client_order_id": "yesterday",
+                   "symbol": "005930", "market": "KOSPI", "product": "stock", "side": "buy", "order_type": "limit",
+                   "time_in_force": "day", "quantity": 5, "price": 59_000, "reserve_price": 59_000,
+                   "reserved_cash": 295_041, "reserved_quantity": 0, "broker": "kis", "trading_day": yesterday},
+            broker_order_id=number, costs=CostModel(), on=yesterday, holding=book.Holding(False, 0, 0),
+            fill=Fill(number, f"{number}:5", "005930", Side.BUY, 5, 59_000,
+                      dt.datetime.combine(yesterday, dt.time(10), dt.timezone(dt.timedelta(hours=9)))))
+
+    placed = invoke("place-order", "POST", PATH, order_body("005930", quantity=5, price=60_000,
+                                                            account_id=kis_trader["account_id"]),
+                    token=kis_trader["token"])
+    assert placed.status == 201, placed
+    assert (placed.json["status"], placed.json["broker_order_id"]) == ("accepted", number)
+    assert kis_env.exchange.trade("005930", 60_000, 5) == 5
+    timetable.run_due(resources, only="orders.reconcile")
+    got = invoke("orders", "GET", f"{PATH}/{placed.json['id']}", token=kis_trader["token"]).json
+    assert (got["status"], got["filled_quantity"], got["average_fill_price"]) == ("filled", 5, 60_000)
+    books = books_reconcile(resources, kis_trader["account_id"])
+    assert books["held"] == {"005930": 10}  # yesterday's five and today's five

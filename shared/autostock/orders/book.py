@@ -148,7 +148,7 @@ def _fill_ctes(new_position: bool, order: str, conflict: str) -> str:
             f" cash AS ({_CASH}), ledger AS ({_LEDGER.format(order=order)})")
 
 
-_WRITE_FILL = {new: f"WITH {_fill_ctes(new, '%(order)s', ' ON CONFLICT (account_id, broker_fill_id) DO NOTHING')}"
+_WRITE_FILL = {new: f"WITH {_fill_ctes(new, '%(order)s', ' ON CONFLICT (order_id, broker_fill_id) DO NOTHING')}"
                     " SELECT id FROM fill" for new in (True, False)}
 # A new order's immediate fill, its notice included, written by the order's own insert.
 _CREATED_FILL = {new: f", {_fill_ctes(new, '(SELECT id FROM created)', '')}, {notices.FILL_CTES}"

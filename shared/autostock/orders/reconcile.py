@@ -135,7 +135,7 @@ def apply_fill_event(desk: Desk, payload: dict[str, Any]) -> dict[str, Any]:
     account_id, user_id = str(payload["account_id"]), str(payload["user_id"])
     with db.tenant(desk.resources.pool, user_id) as conn:
         row = conn.execute("SELECT id FROM orders WHERE account_id = %s AND (broker_order_id = %s"
-                           " OR client_order_id = %s) ORDER BY broker_order_id NULLS LAST LIMIT 1",
+                           " OR client_order_id = %s) ORDER BY broker_order_id NULLS LAST, trading_day DESC LIMIT 1",
                            (account_id, payload.get("broker_order_id"), payload.get("client_order_id"))
                            ).fetchone()
         if row is None:

@@ -13,7 +13,7 @@ from __future__ import annotations
 import datetime as dt
 import itertools
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 from autostock.brokers.sim.feed import SEOUL, Clock, PriceFeed
@@ -43,7 +43,7 @@ class Exchange:
         self.accounts: dict[str, Account] = {}
         self.orders: dict[int, SimOrder] = {}
         self._book: dict[str, list[SimOrder]] = {}
-        self._ids = itertools.count(1)
+        self._ids: Iterator[int] = itertools.count(1)
         self._fill_ids = itertools.count(1)
         self._listeners: list[Listener] = []
         self.lock = threading.RLock()
@@ -113,6 +113,14 @@ class Exchange:
     def day_orders(self, account_id: str) -> list[SimOrder]:
         with self.lock:
             return [o for o in self.orders.values() if o.account_id == account_id]
+
+    def next_order_id(self) -> int:
+        """The number the next order will get (without taking it). Real brokers start their
+        numbering again each morning, so a test can give an earlier day's order this number."""
+        with self.lock:
+            taken = next(self._ids)
+            self._ids = itertools.chain([taken], self._ids)
+            return taken
 
     def day_fills(self, account_id: str) -> list[SimFill]:
         return [f for o in self.day_orders(account_id) for f in o.fills]
