@@ -3,8 +3,8 @@
 granian speaks HTTP in Rust and runs the WSGI app on a pool of Python threads in each worker
 process. It replaced gunicorn's gthread workers here, whose HTTP parsing and thread hand-off
 run in Python under the same GIL as the app: on two cores, under 32 clients placing paper
-orders, the server spent about 0.3 ms less CPU per order behind granian (2.05-2.28 ms against
-2.33-2.80 in six interleaved rounds) and a third less on a bare health check
+orders, the server spent about 0.3 ms less CPU per order behind granian (2.21 ms against 2.52 on
+average over five interleaved rounds each) and a third less on a bare health check
 (docs/benchmarks.md). The function images still run gunicorn behind of-watchdog (the
 template), where one process serves one function and the watchdog does the HTTP.
 """
