@@ -190,6 +190,12 @@ def read_env_file(path: str | Path) -> dict[str, str]:
     return result
 
 
+def variable_names() -> frozenset[str]:
+    """The names of this process's environment variables (never their values): what the
+    gateway's server takes back out of each request (`runtime.server`)."""
+    return frozenset(os.environ)
+
+
 def environment_with(env_file: str | Path | None) -> dict[str, str]:
     """The process environment over the values of an env file (the environment wins)."""
     merged = read_env_file(env_file) if env_file else {}

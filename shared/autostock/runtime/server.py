@@ -13,13 +13,14 @@ from __future__ import annotations
 
 import logging
 import multiprocessing
-import os
 from collections.abc import Callable
 from typing import Any
 
 from granian.constants import HTTPModes, Interfaces
 from granian.log import LogLevels
 from granian.server import Server
+
+from autostock.config import variable_names
 
 
 class IntendedThreads(logging.Filter):
@@ -95,7 +96,7 @@ def without_process_environment(app: Callable[..., Any]) -> Callable[..., Any]:
     so the gateway's secrets (JWT_SECRET, DATABASE_URL) would sit in each request, a step from
     any log or error page, and a variable named HTTP_* (HTTP_PROXY) would read as a header the
     client sent. Call it in the worker, where granian copies the environment."""
-    inherited = tuple(key for key in os.environ if key not in _REQUEST_KEYS)
+    inherited = tuple(variable_names() - _REQUEST_KEYS)
 
     def serve_request(environ: dict[str, Any], start_response: Any) -> Any:
         for key in inherited:
