@@ -258,3 +258,52 @@ def test_an_order_number_the_broker_gave_on_an_earlier_day_is_taken_again(kis_tr
     assert (got["status"], got["filled_quantity"], got["average_fill_price"]) == ("filled", 5, 60_000)
     books = books_reconcile(resources, kis_trader["account_id"])
     assert books["held"] == {"005930": 10}  # yesterday's five and today's five
+
+
+def test_a_modify_whose_answer_was_lost_is_followed_to_the_brokers_new_order(kis_trader, kis_env,
+                                                                              resources):  # noqa: F811
+    """KIS took the modify (a new order at the new price, the old one cancelled) but its answer
+    never came: our order still has the old number, which KIS now reports cancelled.
+    Reconciliation follows the new order instead of closing ours (which freed its cash while
+    the new one worked, and never booked its fills)."""
+    placed = invoke("place-order", "POST", PATH, order_body("005930", quantity=5, price=60_000,
+                                                            account_id=kis_trader["account_id"]),
+                    token=kis_trader["token"]).json
+    kis_env.real.faults.arm("drop_after_order")
+    lost = invoke("orders", "PATCH", f"{PATH}/{placed['id']}", {"price": 61_000}, token=kis_trader["token"])
+    assert lost.status >= 500, lost
+    account = kis_trader["credentials"].account_number
+    working = [o for o in kis_env.exchange.day_orders(account) if o.status == "open"]
+    assert [(o.price, o.quantity) for o in working] == [(61_000, 5)]  # KIS did replace it
+    new_number = f"{working[0].order_id:010d}"
+
+    timetable.run_due(resources, only="orders.reconcile")
+    got = invoke("orders", "GET", f"{PATH}/{placed['id']}", token=kis_trader["token"]).json
+    assert (got["status"], got["broker_order_id"], got["price"]) == ("accepted", new_number, 61_000)
+    assert got["reserved_cash"] == 5 * 61_000 + 5 * 61_000 * 140_527 // 1_000_000_000
+    assert kis_env.exchange.trade("005930", 61_000, 5) == 5
+    timetable.run_due(resources, only="orders.reconcile")
+    got = invoke("orders", "GET", f"{PATH}/{placed['id']}", token=kis_trader["token"]).json
+    assert (got["status"], got["filled_quantity"], got["average_fill_price"]) == ("filled", 5, 61_000)
+    books_reconcile(resources, kis_trader["account_id"])
+
+
+def test_only_a_modify_replaces_an_order_in_the_brokers_day_listing():
+    """Each broker's day listing names the order a modify replaced; a cancel's own record and a
+    new order name none."""
+    import datetime as dt
+
+    from autostock.brokers.kis import parse as kis
+    from autostock.brokers.kiwoom import parse as kiwoom
+    from autostock.brokers.ls import parse as ls
+    day = dt.date(2025, 6, 16)
+    assert kis.order_status({"odno": "0000000009", "orgn_odno": "0000000007", "cncl_yn": "N"}).replaces == "0000000007"
+    assert kis.order_status({"odno": "0000000010", "orgn_odno": "0000000009", "cncl_yn": "Y"}).replaces == ""
+    assert kis.order_status({"odno": "0000000011", "orgn_odno": "", "cncl_yn": "N"}).replaces == ""
+    assert ls.order_status({"ordno": 9, "orgordno": 7, "ordgb": "02"}, day).replaces == "7"
+    assert ls.order_status({"ordno": 10, "orgordno": 9, "ordgb": "03"}, day).replaces == ""
+    assert ls.order_status({"ordno": 11, "orgordno": 0, "ordgb": "01"}, day).replaces == ""
+    assert kiwoom.order_status({"ord_no": "0000009", "orig_ord_no": "0000007", "io_tp_nm": "+매수정정"},
+                               day).replaces == "0000007"
+    assert kiwoom.order_status({"ord_no": "0000010", "orig_ord_no": "0000009", "io_tp_nm": "+매수취소"},
+                               day).replaces == ""

@@ -137,6 +137,9 @@ class OrderStatus:
     cancelled_quantity: int = 0
     fills: tuple[Fill, ...] = ()
     reason: str = ""
+    # The order number this order replaced: a modify at KIS, LS or Kiwoom is a new order that
+    # cancels the old one. Empty for a new order and for a cancel's own record.
+    replaces: str = ""
 
     @property
     def remaining(self) -> int:

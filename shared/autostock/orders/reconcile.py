@@ -84,12 +84,20 @@ def reconcile_order(desk: Desk, order: dict[str, Any]) -> str:
     if order["state"] == S.PENDING_NEW.value and order["age"] < STALE_PENDING:
         return order["state"]  # its place-order request is still running
     account, status = broker_view(desk, order)
-    absent_is_final = can_tell_absent(desk.broker_for(account))
+    broker = desk.broker_for(account)
+    absent_is_final = can_tell_absent(broker)
+    successor = replacement(broker, status)
     user_id = str(order["user_id"])
     with db.tenant(desk.resources.pool, user_id) as conn:
         current = book.lock_order(conn, str(order["account_id"]), str(order["id"]))
         if status is not None:
-            current, events = apply_status(conn, current, status, desk.costs, on=desk.today())
+            events = []
+            if (successor is not None and current["broker_order_id"] == status.broker_order_id
+                    and S(current["state"]).is_open):
+                current, events = _follow(conn, desk, current, successor)
+                status = successor
+            current, more = apply_status(conn, current, status, desk.costs, on=desk.today())
+            events += more
             if (current["state"] == S.PENDING_CANCEL.value and status.state.is_open
                     and order["unchanged_for"] > STALE_PENDING):
                 # The cancel never reached the broker (its call and the status read after it
@@ -111,6 +119,41 @@ def reconcile_order(desk: Desk, order: dict[str, Any]) -> str:
     for ev in events:
         desk.publish(ev.event, views.event_payload(ev))
     return current["state"]
+
+
+def replacement(broker: Any, status: OrderStatus | None) -> OrderStatus | None:
+    """The order that replaced `status`'s at a broker whose modify is a new order (KIS, LS,
+    Kiwoom), followed through any later modify, when `status` shows the old one cancelled;
+    None otherwise. A modify whose answer was lost leaves our order on the old number, which
+    the broker then reports cancelled while the new one works."""
+    if (status is None or status.state is not S.CANCELLED
+            or not type(broker).capabilities.get("modify_creates_new_id")):
+        return None
+    by_original = {s.replaces: s for s in broker.orders_today() if s.replaces}
+    current, seen = status, {status.broker_order_id}
+    while (following := by_original.get(current.broker_order_id)) is not None and following.broker_order_id not in seen:
+        seen.add(following.broker_order_id)
+        current = following
+    return None if current is status else current
+
+
+def _follow(conn: Any, desk: Desk, order: dict[str, Any],
+            successor: OrderStatus) -> tuple[dict[str, Any], list[lifecycle.OrderEvent]]:
+    """Move our order to the broker's replacement (its number, price and working quantity), as a
+    modify that got its answer does; the replacement's own status is applied after."""
+    working = int(order["quantity"]) - int(order["filled_quantity"]) - int(order["cancelled_quantity"])
+    keep = min(successor.quantity, working)
+    buy = order["side"] == Side.BUY.value
+    order, events = lifecycle.note(
+        conn, order, "modified", {"price": successor.price, "quantity": keep,
+                                  "broker_order_id": successor.broker_order_id, "source": "reconcile"},
+        broker_order_id=successor.broker_order_id, price=successor.price, reserve_price=successor.price,
+        cancelled_quantity=int(order["cancelled_quantity"]) + working - keep,
+        reserved_cash=book.buy_reservation(keep, successor.price, desk.costs) if buy else 0,
+        reserved_quantity=0 if buy else keep)
+    log.warning("order follows the broker's replacement", extra={
+        "order_id": str(order["id"]), "broker_order_id": successor.broker_order_id})
+    return order, events
 
 
 def reconcile_open_orders(desk: Desk) -> dict[str, int]:

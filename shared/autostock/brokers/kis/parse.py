@@ -91,7 +91,8 @@ def order_status(row: dict[str, Any]) -> OrderStatus:
                        OrderType.MARKET if row.get("ord_dvsn_cd") == "01" else OrderType.LIMIT,
                        qty, num(row.get("ord_unpr")), filled, avg, _state(row, qty, filled, remaining),
                        cancelled_quantity=cancelled, fills=fills,
-                       reason="cancel request" if row.get("cncl_yn") == "Y" else "")
+                       reason="cancel request" if row.get("cncl_yn") == "Y" else "",
+                       replaces="" if row.get("cncl_yn") == "Y" else str(row.get("orgn_odno") or ""))
 
 
 def positions(rows: list[dict[str, Any]]) -> list[Position]:

@@ -77,7 +77,8 @@ def order_status(row: dict[str, Any], today: dt.date) -> OrderStatus:
     return OrderStatus(order_no, symbol, side, OrderType.MARKET if "시장가" in str(row.get("trde_tp", ""))
                        else OrderType.LIMIT, qty, price(row.get("ord_pric")), filled, avg, state,
                        cancelled_quantity=max(0, qty - filled - remaining), fills=fills,
-                       reason=str(row.get("ord_stt", "")))
+                       reason=str(row.get("ord_stt", "")),
+                       replaces="" if is_cancel_record(row) else str(row.get("orig_ord_no") or ""))
 
 
 def positions(rows: list[dict[str, Any]]) -> list[Position]:

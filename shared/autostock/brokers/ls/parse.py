@@ -78,7 +78,9 @@ def order_status(row: dict[str, Any], today: dt.date) -> OrderStatus:
     return OrderStatus(order_no, symbol, side, OrderType.MARKET if row.get("hogagb") == "03" else OrderType.LIMIT,
                        qty, num(row.get("price")), filled, avg, _state(qty, filled, remaining),
                        cancelled_quantity=max(0, qty - filled - remaining), fills=fills,
-                       reason=str(row.get("status", "")))
+                       reason=str(row.get("status", "")),
+                       # ordgb 02: a modify (01 new, 03 cancel), which names the order it replaced
+                       replaces=str(num(row.get("orgordno"))) if str(row.get("ordgb")) == "02" else "")
 
 
 def positions(rows: list[dict[str, Any]]) -> list[Position]:

@@ -169,9 +169,9 @@ class PriceFeed:
 class Faults:
     """Misbehaviour a protocol server applies, armed by tests or the CLI.
 
-    Kinds the servers understand: `drop_after_order` (accept the order, then close the socket
-    without answering), `drop_before` (close without acting), `rate_limit` (answer the broker's
-    over-limit error), `reject` (answer a business rejection; data: code, message).
+    Kinds the servers understand: `drop_after_order` (accept the order, or at KIS its modify or
+    cancel, then close the socket without answering), `drop_before` (close without acting),
+    `rate_limit` (answer the broker's over-limit error), `reject` (answer a business rejection; data: code, message).
     `latency` delays every answer by that many seconds.
     """
 

@@ -155,6 +155,8 @@ def order_rvsecncl(ctx: Context, body: dict[str, Any]) -> SimResponse:
                                         int(body["ORD_UNPR"]))
     except SimReject as e:
         return _rejection(ctx, e)
+    if ctx.faults.take("drop_after_order") is not None:
+        raise DropConnection  # the modify or cancel stands; the answer is lost
     msg = ("40640000", "모의투자 정정/취소주문이 완료 되었습니다.") if ctx.paper else \
         ("APBK0013", "주문 전송 완료 되었습니다.")
     return ok(*msg, output=_order_output(ctx, order))
