@@ -264,3 +264,22 @@ def test_a_modify_the_broker_refuses_gives_back_the_cash_and_one_it_may_have_tak
     assert lost.status >= 500
     got = invoke("orders", "GET", f"{PATH}/{order['id']}", token=user["token"]).json
     assert got["reserved_cash"] == 7 * 69_000 + 7 * 69_000 * 140_527 // 1_000_000_000
+
+
+def test_a_fill_pays_the_sell_tax_of_the_day_it_was_made_not_the_day_it_is_booked(trader, listed, desk,
+                                                                                  resources):
+    """A sale made on 30 December 2024 (KOSPI sell tax 0.18 % then) that reaches our books in
+    2025 (0.15 %) is taxed at 2024's rate, as the broker charged it."""
+    symbol = listed(price=70_000)
+    user = trader()
+    assert _place(user, order_body(symbol, quantity=100, price=None, order_type="market"))["status"] == "filled"
+    order = _place(user, order_body(symbol, side="sell", quantity=100, price=80_000))
+    assert order["status"] == "accepted" and desk.today() == dt.date(2025, 6, 16)
+    reconcile.apply_fill_event(desk, {
+        "account_id": user["account_id"], "user_id": user["id"], "broker_order_id": order["broker_order_id"],
+        "client_order_id": order["client_order_id"], "fill_id": "late-1", "symbol": symbol, "side": "sell",
+        "quantity": 100, "price": 80_000, "filled_at": "2024-12-30T10:00:00+09:00"})
+    with db.service(resources.pool) as conn:
+        tax = conn.execute("SELECT tax FROM fills WHERE order_id = %s", (order["id"],)).fetchone()["tax"]
+    assert tax == 100 * 80_000 * 1_800_000 // 1_000_000_000 == 14_400  # not 2025's 12,000
+    books_reconcile(resources, user["account_id"])

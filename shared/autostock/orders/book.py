@@ -16,6 +16,7 @@ from typing import Any
 import psycopg
 
 from autostock.brokers.base import Fill, OrderState, OrderStatus
+from autostock.market.calendar import SEOUL
 from autostock.market.costs import CostModel
 from autostock.notify import notices
 from autostock.orders import lifecycle
@@ -105,7 +106,7 @@ def apply_fill(conn: psycopg.Connection, order: dict[str, Any], fill: Fill, cost
     if holding is None:
         holding = _holding(conn, str(order["account_id"]), order["symbol"])
     trade = trade_effect(order["side"], fill.quantity, fill.price, holding.quantity, holding.cost_basis, costs,
-                         market=order["market"], on=on, product=order["product"])
+                         market=order["market"], on=trade_date(fill, on), product=order["product"])
     fill_row_id = _write_fill(conn, order, fill, trade, new_position=not holding.exists)
     if fill_row_id is None:
         return order, []  # this fill was applied before
@@ -113,7 +114,14 @@ def apply_fill(conn: psycopg.Connection, order: dict[str, Any], fill: Fill, cost
     return _advance_order(conn, order, fill, trade, costs)
 
 
-# `_write_fill`'s statement. The fill goes in first and is unique per (account, broker fill
+def trade_date(fill: Fill, booked_on: dt.date) -> dt.date:
+    """The day whose sell-tax rate a fill pays: the day it was made (KST), not the day it reaches
+    our books (a fill of 30 December booked on 2 January pays the old year's rate); `booked_on`
+    when the broker gave no time."""
+    return fill.filled_at.astimezone(SEOUL).date() if fill.filled_at is not None else booked_on
+
+
+# `_write_fill`'s statement. The fill goes in first and is unique per (order, broker fill
 # id); the position, the cash and its ledger rows change only when it went in (`fill` has its
 # row), so a fill applied twice changes nothing. A data-modifying CTE makes it one round trip.
 # `{order}` is the order's id: a parameter, or the `created` CTE of a new order's statement,
@@ -242,7 +250,7 @@ def create_filled(conn: psycopg.Connection, columns: dict[str, Any], *, broker_o
     new = {**columns, "state": OrderState.ACCEPTED.value, "filled_quantity": 0, "filled_value": 0, "fees": 0,
            "cancelled_quantity": 0}
     trade = trade_effect(new["side"], fill.quantity, fill.price, holding.quantity, holding.cost_basis, costs,
-                         market=new["market"], on=on, product=new["product"])
+                         market=new["market"], on=trade_date(fill, on), product=new["product"])
     target, changes, data = after_fill(new, fill, trade, costs)
     assert target is not None  # a new order is open
     params = {**_fill_params(new, fill, trade),
