@@ -30,8 +30,7 @@ operation = st.one_of(
 
 def _sync(desk, resources, account_id):
     with db.service(resources.pool) as conn:
-        rows = conn.execute("SELECT id, user_id, account_id, broker_order_id, client_order_id, state,"
-                            " created_at, now() - created_at AS age FROM orders WHERE account_id = %s"
+        rows = conn.execute(f"SELECT {reconcile.CANDIDATE_COLUMNS} FROM orders WHERE account_id = %s"
                             " AND state IN ('accepted', 'partially_filled', 'pending_cancel', 'unknown')",
                             (account_id,)).fetchall()
     for row in rows:

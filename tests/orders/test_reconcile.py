@@ -307,3 +307,89 @@ def test_only_a_modify_replaces_an_order_in_the_brokers_day_listing():
                                day).replaces == "0000007"
     assert kiwoom.order_status({"ord_no": "0000010", "orig_ord_no": "0000009", "io_tp_nm": "+매수취소"},
                                day).replaces == ""
+
+
+def _lose_a_modify(kis_trader, kis_env, body: dict) -> tuple[dict, str]:  # noqa: F811
+    """Place 5 at 60,000, then a modify (`body`) that KIS takes but whose answer is lost: the
+    order and the broker's new number."""
+    placed = invoke("place-order", "POST", PATH, order_body("005930", quantity=5, price=60_000,
+                                                            account_id=kis_trader["account_id"]),
+                    token=kis_trader["token"]).json
+    return placed, _modify_lost(kis_trader, kis_env, placed, body)
+
+
+def _modify_lost(kis_trader, kis_env, placed: dict, body: dict) -> str:  # noqa: F811
+    kis_env.real.faults.arm("drop_after_order")
+    assert invoke("orders", "PATCH", f"{PATH}/{placed['id']}", body, token=kis_trader["token"]).status >= 500
+    account = kis_trader["credentials"].account_number
+    working = [o for o in kis_env.exchange.day_orders(account) if o.status == "open"]
+    return f"{working[-1].order_id:010d}"
+
+
+def test_a_cancel_after_a_lost_modify_finds_the_brokers_new_order(kis_trader, kis_env, resources):  # noqa: F811
+    """The cancel goes to the old number, which KIS already cancelled for the modify: our order
+    is not closed while the new one works; it follows the new one, and the next cancel takes."""
+    placed, new_number = _lose_a_modify(kis_trader, kis_env, {"price": 61_000})
+    first = invoke("orders", "POST", f"{PATH}/{placed['id']}/cancel", token=kis_trader["token"]).json
+    assert (first["status"], first["broker_order_id"], first["price"]) == ("accepted", new_number, 61_000)
+    assert first["reserved_cash"] > 0
+    again = invoke("orders", "POST", f"{PATH}/{placed['id']}/cancel", token=kis_trader["token"]).json
+    assert (again["status"], again["reserved_cash"]) == ("cancelled", 0)
+    account = kis_trader["credentials"].account_number
+    assert [o for o in kis_env.exchange.day_orders(account) if o.status == "open"] == []
+    books_reconcile(resources, kis_trader["account_id"])
+
+
+def test_an_order_with_fills_that_the_broker_replaced_stays_open_for_an_operator(kis_trader, kis_env,
+                                                                                resources):  # noqa: F811
+    """2 of 5 filled at KIS before our modify (to 3 at 59,000) reached it, and its answer was
+    lost. The replacement's fills count from zero and cannot be added to ours: the old number's
+    fills are booked and the order stays open, holding its means, instead of being closed."""
+    placed = invoke("place-order", "POST", PATH, order_body("005930", quantity=5, price=60_000,
+                                                            account_id=kis_trader["account_id"]),
+                    token=kis_trader["token"]).json
+    assert kis_env.exchange.trade("005930", 60_000, 2) == 2  # we have not heard of these yet
+    _modify_lost(kis_trader, kis_env, placed, {"price": 59_000, "quantity": 3})
+    timetable.run_due(resources, only="orders.reconcile")
+    got = invoke("orders", "GET", f"{PATH}/{placed['id']}", token=kis_trader["token"]).json
+    assert (got["status"], got["filled_quantity"], got["broker_order_id"]) == (
+        "partially_filled", 2, placed["broker_order_id"])
+    assert got["reserved_cash"] > 0
+    books_reconcile(resources, kis_trader["account_id"])
+
+
+def test_an_earlier_days_open_order_is_not_taken_for_todays_with_its_number(kis_trader, kis_env,
+                                                                           resources):  # noqa: F811
+    """KIS lists today's orders alone, numbered afresh: an order of an earlier day that is still
+    open with us (its expiry waited for the broker) must not take today's fills of the order now
+    holding its number, nor have expiry cancel that order at the broker."""
+    import datetime as dt
+
+    from autostock.orders import lifecycle
+    first = invoke("place-order", "POST", PATH, order_body("005930", quantity=1, price=60_000,
+                                                           account_id=kis_trader["account_id"]),
+                   token=kis_trader["token"]).json  # opens the books
+    assert invoke("orders", "POST", f"{PATH}/{first['id']}/cancel", token=kis_trader["token"]).status == 200
+    number = f"{kis_env.exchange.next_order_id():010d}"
+    yesterday = dt.date.fromisoformat(first["trading_day"]) - dt.timedelta(days=1)
+    with db.tenant(resources.pool, kis_trader["id"]) as conn:
+        old, _ = lifecycle.create(
+            conn, ((lifecycle.S.ACCEPTED, {}),), broker_order_id=number, user_id=kis_trader["id"],
+            account_id=kis_trader["account_id"], client_order_id="yesterday", symbol="005930", market="KOSPI",
+            product="stock", side="buy", order_type="limit", time_in_force="day", quantity=5, price=60_000,
+            reserve_price=60_000, reserved_cash=300_042, reserved_quantity=0, broker="kis", trading_day=yesterday)
+    today = invoke("place-order", "POST", PATH, order_body("005930", quantity=5, price=60_000,
+                                                           account_id=kis_trader["account_id"]),
+                   token=kis_trader["token"]).json
+    assert today["broker_order_id"] == number
+    assert kis_env.exchange.trade("005930", 60_000, 5) == 5
+    timetable.run_due(resources, only="orders.reconcile")
+    with db.service(resources.pool) as conn:
+        fills = {str(r["order_id"]): r["n"] for r in conn.execute(
+            "SELECT order_id, count(*) AS n FROM fills WHERE account_id = %s GROUP BY order_id",
+            (kis_trader["account_id"],)).fetchall()}
+    assert fills == {today["id"]: 1}
+    timetable.run_due(resources, only="orders.expire")
+    got = invoke("orders", "GET", f"{PATH}/{old['id']}", token=kis_trader["token"]).json
+    assert (got["status"], got["filled_quantity"], got["reserved_cash"]) == ("expired", 0, 0)
+    books_reconcile(resources, kis_trader["account_id"])

@@ -50,7 +50,8 @@ class LostOrders:
             return next((s for s in today if s.broker_order_id == answered), None)
         explained = self._acked | set(known)
         for status in sorted(today, key=lambda s: order_key(s.broker_order_id), reverse=True):
-            if status.broker_order_id not in explained and _same(request, status):
+            # A modify's replacement is an order we already had, not a lost new one.
+            if status.broker_order_id not in explained and not status.replaces and _same(request, status):
                 self.acked(status.broker_order_id, client_order_id)
                 return status
         return None

@@ -118,7 +118,10 @@ def trade_date(fill: Fill, booked_on: dt.date) -> dt.date:
     """The day whose sell-tax rate a fill pays: the day it was made (KST), not the day it reaches
     our books (a fill of 30 December booked on 2 January pays the old year's rate); `booked_on`
     when the broker gave no time."""
-    return fill.filled_at.astimezone(SEOUL).date() if fill.filled_at is not None else booked_on
+    if fill.filled_at is None:
+        return booked_on
+    at = fill.filled_at if fill.filled_at.tzinfo else fill.filled_at.replace(tzinfo=SEOUL)  # KRX's clock
+    return at.astimezone(SEOUL).date()
 
 
 # `_write_fill`'s statement. The fill goes in first and is unique per (order, broker fill

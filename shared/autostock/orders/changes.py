@@ -18,7 +18,7 @@ from autostock.brokers.base import OrderState, UnknownOutcome
 from autostock.errors import AppError, Conflict, NotFound, ValidationError
 from autostock.orders import book, directory, lifecycle, pricing, views
 from autostock.orders.desk import Desk
-from autostock.orders.sync import apply_status
+from autostock.orders.sync import apply_status_or_replacement, replacement
 
 log = logging.getLogger("autostock.orders")
 S = OrderState
@@ -66,13 +66,15 @@ def cancel_order(desk: Desk, user_id: str, order_id: str) -> dict[str, Any]:
 def _resync(desk: Desk, user_id: str, order_id: str, broker: Any, cancelled: bool) -> dict[str, Any]:
     try:
         status = broker.order_status(_broker_id(desk, user_id, order_id))
+        successor = replacement(broker, status)  # an earlier modify's answer may have been lost
     except AppError:
-        status = None
+        status = successor = None
     with db.tenant(desk.resources.pool, user_id) as conn:
         order = _owned(conn, user_id, order_id)
         events: list[lifecycle.OrderEvent] = []
         if status is not None:
-            order, events = apply_status(conn, order, status, desk.costs, on=desk.today())
+            order, events = apply_status_or_replacement(conn, order, status, successor, desk.costs,
+                                                        on=desk.today())
         if order["state"] == S.PENDING_CANCEL.value and status is not None:
             # The broker still works the order: the cancel did not take.
             order, ev = lifecycle.transition(conn, order, lifecycle.working_state(order), event="cancel_rejected")

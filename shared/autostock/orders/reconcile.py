@@ -15,10 +15,10 @@ from typing import Any
 
 from autostock import db
 from autostock.brokers.base import Fill, OrderState, OrderStatus, Side
-from autostock.errors import AppError
+from autostock.errors import AppError, BrokerUnavailable
 from autostock.orders import book, directory, idempotency, lifecycle, views
 from autostock.orders.desk import Desk
-from autostock.orders.sync import apply_status, request_of
+from autostock.orders.sync import apply_status_or_replacement, replacement, request_of
 
 log = logging.getLogger("autostock.orders.reconcile")
 S = OrderState
@@ -28,6 +28,8 @@ STALE_PENDING = dt.timedelta(seconds=60)
 # An order the broker never heard of, this long after we recorded it, was never placed.
 NEVER_ARRIVED = dt.timedelta(minutes=5)
 BATCH = 500
+# broker_view's refusal for an earlier day's order at a broker that numbers orders per day.
+EARLIER_DAY = "earlier_trading_day"
 # What reconciliation and expiry read of an order (`broker_view` rebuilds the request from it).
 CANDIDATE_COLUMNS = ("id, user_id, account_id, broker_order_id, client_order_id, state, symbol, side, quantity,"
                      " order_type, price, trading_day, created_at, now() - created_at AS age,"
@@ -65,12 +67,22 @@ def broker_view(desk: Desk, order: dict[str, Any]) -> tuple[Any, OrderStatus | N
         account = directory.account_by_id(conn, str(order["account_id"]))
         known = [] if order["broker_order_id"] else [r["broker_order_id"] for r in conn.execute(
             "SELECT broker_order_id FROM orders WHERE account_id = %s AND broker_order_id IS NOT NULL"
-            f" AND id <> %s AND (trading_day = %s OR state IN {lifecycle.OPEN_STATES_SQL})",
-            (order["account_id"], order["id"], order["trading_day"])).fetchall()]
+            " AND id <> %s AND trading_day = %s", (order["account_id"], order["id"], order["trading_day"])
+        ).fetchall()]
     broker = desk.broker_for(account)
+    if not answers_for(broker, order, desk.today()):
+        raise BrokerUnavailable("the broker lists only today's orders, and numbers them afresh each day:"
+                                " an earlier day's order cannot be told from today's",
+                                code=EARLIER_DAY, details={"trading_day": str(order["trading_day"])})
     if order["broker_order_id"]:
         return account, broker.order_status(order["broker_order_id"])
     return account, broker.find_order(order["client_order_id"], request_of(order), known)
+
+
+def answers_for(broker: Any, order: dict[str, Any], today: dt.date) -> bool:
+    """Whether `broker` can be asked about `order`: a broker that numbers orders per day (KIS,
+    LS, Kiwoom) lists today's alone, where an earlier day's number may be somebody else's order."""
+    return order["trading_day"] == today or not type(broker).capabilities.get("order_numbers_per_day")
 
 
 def can_tell_absent(broker: Any) -> bool:
@@ -91,13 +103,8 @@ def reconcile_order(desk: Desk, order: dict[str, Any]) -> str:
     with db.tenant(desk.resources.pool, user_id) as conn:
         current = book.lock_order(conn, str(order["account_id"]), str(order["id"]))
         if status is not None:
-            events = []
-            if (successor is not None and current["broker_order_id"] == status.broker_order_id
-                    and S(current["state"]).is_open):
-                current, events = _follow(conn, desk, current, successor)
-                status = successor
-            current, more = apply_status(conn, current, status, desk.costs, on=desk.today())
-            events += more
+            current, events = apply_status_or_replacement(conn, current, status, successor, desk.costs,
+                                                          on=desk.today())
             if (current["state"] == S.PENDING_CANCEL.value and status.state.is_open
                     and order["unchanged_for"] > STALE_PENDING):
                 # The cancel never reached the broker (its call and the status read after it
@@ -119,41 +126,6 @@ def reconcile_order(desk: Desk, order: dict[str, Any]) -> str:
     for ev in events:
         desk.publish(ev.event, views.event_payload(ev))
     return current["state"]
-
-
-def replacement(broker: Any, status: OrderStatus | None) -> OrderStatus | None:
-    """The order that replaced `status`'s at a broker whose modify is a new order (KIS, LS,
-    Kiwoom), followed through any later modify, when `status` shows the old one cancelled;
-    None otherwise. A modify whose answer was lost leaves our order on the old number, which
-    the broker then reports cancelled while the new one works."""
-    if (status is None or status.state is not S.CANCELLED
-            or not type(broker).capabilities.get("modify_creates_new_id")):
-        return None
-    by_original = {s.replaces: s for s in broker.orders_today() if s.replaces}
-    current, seen = status, {status.broker_order_id}
-    while (following := by_original.get(current.broker_order_id)) is not None and following.broker_order_id not in seen:
-        seen.add(following.broker_order_id)
-        current = following
-    return None if current is status else current
-
-
-def _follow(conn: Any, desk: Desk, order: dict[str, Any],
-            successor: OrderStatus) -> tuple[dict[str, Any], list[lifecycle.OrderEvent]]:
-    """Move our order to the broker's replacement (its number, price and working quantity), as a
-    modify that got its answer does; the replacement's own status is applied after."""
-    working = int(order["quantity"]) - int(order["filled_quantity"]) - int(order["cancelled_quantity"])
-    keep = min(successor.quantity, working)
-    buy = order["side"] == Side.BUY.value
-    order, events = lifecycle.note(
-        conn, order, "modified", {"price": successor.price, "quantity": keep,
-                                  "broker_order_id": successor.broker_order_id, "source": "reconcile"},
-        broker_order_id=successor.broker_order_id, price=successor.price, reserve_price=successor.price,
-        cancelled_quantity=int(order["cancelled_quantity"]) + working - keep,
-        reserved_cash=book.buy_reservation(keep, successor.price, desk.costs) if buy else 0,
-        reserved_quantity=0 if buy else keep)
-    log.warning("order follows the broker's replacement", extra={
-        "order_id": str(order["id"]), "broker_order_id": successor.broker_order_id})
-    return order, events
 
 
 def reconcile_open_orders(desk: Desk) -> dict[str, int]:
@@ -178,8 +150,9 @@ def apply_fill_event(desk: Desk, payload: dict[str, Any]) -> dict[str, Any]:
     account_id, user_id = str(payload["account_id"]), str(payload["user_id"])
     with db.tenant(desk.resources.pool, user_id) as conn:
         row = conn.execute("SELECT id FROM orders WHERE account_id = %s AND (broker_order_id = %s"
-                           " OR client_order_id = %s) ORDER BY broker_order_id NULLS LAST, trading_day DESC LIMIT 1",
-                           (account_id, payload.get("broker_order_id"), payload.get("client_order_id"))
+                           " OR client_order_id = %s) ORDER BY client_order_id = %s DESC, trading_day DESC LIMIT 1",
+                           (account_id, payload.get("broker_order_id"), payload.get("client_order_id"),
+                            payload.get("client_order_id"))
                            ).fetchone()
         if row is None:
             return {"applied": False, "reason": "no such order"}

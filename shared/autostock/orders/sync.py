@@ -7,6 +7,7 @@ fill listener, and by market-clock's reconciliation of `unknown` and open orders
 from __future__ import annotations
 
 import datetime as dt
+import logging
 from typing import Any
 
 import psycopg
@@ -16,6 +17,7 @@ from autostock.market.costs import CostModel
 from autostock.orders import book, lifecycle
 
 S = OrderState
+log = logging.getLogger("autostock.orders.sync")
 _CLOSED_BY_BROKER = {S.CANCELLED: "cancelled", S.EXPIRED: "expired", S.REJECTED: "rejected"}
 
 
@@ -86,3 +88,53 @@ def apply_status(conn: psycopg.Connection, order: dict[str, Any], status: OrderS
             reject_reason=status.reason or order["reject_reason"])
         events.append(ev)
     return order, events
+
+
+def replacement(broker: Any, status: OrderStatus | None) -> OrderStatus | None:
+    """The order that replaced `status`'s at a broker whose modify is a new order (KIS, LS,
+    Kiwoom), followed through any later modify, when `status` shows the old one cancelled;
+    None otherwise. A modify whose answer was lost leaves our order on the old number, which
+    the broker then reports cancelled while the new one works."""
+    if (status is None or status.state is not S.CANCELLED
+            or not type(broker).capabilities.get("modify_creates_new_id")):
+        return None
+    by_original = {s.replaces: s for s in broker.orders_today() if s.replaces}
+    current, seen = status, {status.broker_order_id}
+    while (following := by_original.get(current.broker_order_id)) is not None and following.broker_order_id not in seen:
+        seen.add(following.broker_order_id)
+        current = following
+    return None if current is status else current
+
+
+def apply_status_or_replacement(conn: psycopg.Connection, order: dict[str, Any], status: OrderStatus,
+                                successor: OrderStatus | None, costs: CostModel, *,
+                                on: dt.date) -> tuple[dict[str, Any], list[lifecycle.OrderEvent]]:
+    """`apply_status`, unless the broker replaced the order (`successor`, from `replacement`):
+    then our order moves to the replacement (its number, price and working quantity, as a
+    modify that got its answer does) and takes the replacement's status.
+
+    An order with fills cannot follow (the replacement's fills count from zero, ours would not
+    add up; a modify of such an order is refused for that reason): its fills are applied, and it
+    stays open with its reservation, logged for an operator, rather than closed while the
+    broker works the replacement."""
+    if (successor is None or order["broker_order_id"] != status.broker_order_id
+            or order["state"] not in lifecycle.OPEN_STATES):
+        return apply_status(conn, order, status, costs, on=on)
+    order, events = apply_status(conn, order, status, costs, on=on, close=False)
+    if int(order["filled_quantity"]):
+        log.error("the broker replaced a partly filled order; follow it by hand", extra={
+            "order_id": str(order["id"]), "broker_order_id": successor.broker_order_id})
+        return order, events
+    keep = min(successor.quantity, int(order["quantity"]) - int(order["cancelled_quantity"]))
+    buy = order["side"] == Side.BUY.value
+    order, more = lifecycle.note(
+        conn, order, "modified", {"price": successor.price, "quantity": keep,
+                                  "broker_order_id": successor.broker_order_id, "source": "broker_status"},
+        broker_order_id=successor.broker_order_id, price=successor.price, reserve_price=successor.price,
+        cancelled_quantity=int(order["quantity"]) - keep,
+        reserved_cash=book.buy_reservation(keep, successor.price, costs) if buy else 0,
+        reserved_quantity=0 if buy else keep)
+    log.warning("order follows the broker's replacement", extra={
+        "order_id": str(order["id"]), "broker_order_id": successor.broker_order_id})
+    order, after = apply_status(conn, order, successor, costs, on=on)
+    return order, events + more + after

@@ -12,7 +12,7 @@ from autostock.brokers.base import OrderState
 from autostock.errors import AppError
 from autostock.market import calendar
 from autostock.orders import book, desk as desks, lifecycle, views
-from autostock.orders.reconcile import CANDIDATE_COLUMNS, broker_view, reconcile_open_orders
+from autostock.orders.reconcile import CANDIDATE_COLUMNS, EARLIER_DAY, broker_view, reconcile_open_orders
 from autostock.orders.sync import apply_status
 from autostock.portfolio.valuation import closing_prices
 from autostock.resources import Resources
@@ -62,9 +62,15 @@ def expire(resources: Resources, now: dt.datetime) -> dict[str, Any]:
             _cancel_at_broker(desk, order)
             _, status = broker_view(desk, order)
         except AppError as e:
-            counts["waiting_for_broker"] += 1
-            log.warning("expiry waits for the broker", extra={"order_id": str(order["id"]), "error": e.code})
-            continue
+            if e.code == EARLIER_DAY:
+                # Its day is over at the broker too, and today's listing cannot speak for it
+                # (its number may be another order's today): expire it on what we know.
+                log.warning("expired without the broker's last word", extra={"order_id": str(order["id"])})
+                status = None
+            else:
+                counts["waiting_for_broker"] += 1
+                log.warning("expiry waits for the broker", extra={"order_id": str(order["id"]), "error": e.code})
+                continue
         try:
             counts["expired"] += _expire_one(desk, order, status, now)
         except Exception:  # one order's fault must not keep the others open

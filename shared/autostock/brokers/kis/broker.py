@@ -44,6 +44,7 @@ class KisBroker(Broker):
         "client_order_id": False,       # KIS keeps none; find_order matches the recorded request to today's orders
         "find_order": True,
         "modify_creates_new_id": True,
+        "order_numbers_per_day": True,  # numbering starts again each morning; the listing is today's
         "realtime": "autostock.brokers.kis.stream",
     }
 

@@ -38,6 +38,7 @@ class KiwoomBroker(TrBroker):
         "client_order_id": False,       # find_order matches the recorded request to today's orders
         "find_order": True,
         "modify_creates_new_id": True,
+        "order_numbers_per_day": True,  # numbering starts again each morning; the listing is today's
         "realtime": None,
     }
 

@@ -36,6 +36,7 @@ class LsBroker(TrBroker):
         "client_order_id": False,       # find_order matches the recorded request to today's orders
         "find_order": True,
         "modify_creates_new_id": True,
+        "order_numbers_per_day": True,  # numbering starts again each morning; the listing is today's
         "cancel_needs_quantity": True,           # CSPAT00801 takes OrdQty; None → the remainder
         "realtime": None,
     }
