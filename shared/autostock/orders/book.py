@@ -56,6 +56,26 @@ def buy_reservation(quantity: int, reserve_price: int, costs: CostModel) -> int:
     return value + costs.commission(value)
 
 
+def working(order: dict[str, Any]) -> int:
+    """Shares of `order` neither filled nor cancelled."""
+    return int(order["quantity"]) - int(order["filled_quantity"]) - int(order["cancelled_quantity"])
+
+
+def reprice(conn: psycopg.Connection, order: dict[str, Any], *, price: int, keep: int, costs: CostModel,
+            data: dict[str, Any], broker_order_id: str | None = None
+            ) -> tuple[dict[str, Any], list[lifecycle.OrderEvent]]:
+    """Record a modify the broker took: `keep` of the working shares go on at `price` (the rest
+    are cancelled) and the reservation follows them; with `broker_order_id`, the order follows
+    the number of the broker's replacement (KIS, LS and Kiwoom answer a modify with a new order)."""
+    replaced = {"broker_order_id": broker_order_id} if broker_order_id else {}
+    buy = order["side"] == "buy"
+    return lifecycle.note(
+        conn, order, "modified", {**data, **replaced}, **replaced, price=price, reserve_price=price,
+        cancelled_quantity=int(order["cancelled_quantity"]) + working(order) - keep,
+        reserved_cash=buy_reservation(keep, price, costs) if buy else 0,
+        reserved_quantity=0 if buy else keep)
+
+
 @dataclass(frozen=True)
 class Holding:
     """An account's position in one symbol as read under the books lock (`exists`: it has a

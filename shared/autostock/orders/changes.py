@@ -105,7 +105,7 @@ def modify_order(desk: Desk, user_id: str, order_id: str, *, quantity: int | Non
     with db.tenant(desk.resources.pool, user_id) as conn:
         order = _owned(conn, user_id, order_id)
         _check_modifiable(order)
-        left = _working(order)
+        left = book.working(order)
         new_quantity = pricing.positive_quantity(quantity) if quantity is not None else left
         if new_quantity > left:
             raise ValidationError(f"only {left} shares are still working; a modify can reduce them",
@@ -138,16 +138,12 @@ def modify_order(desk: Desk, user_id: str, order_id: str, *, quantity: int | Non
         order = _owned(conn, user_id, order_id)
         evs: list[lifecycle.OrderEvent] = []
         if order["state"] in _MODIFIABLE:  # else a fill or a close came first: the resync says what
-            keep = min(new_quantity, _working(order))   # fills since the first read are not working
-            # A broker that replaces the order answers with the new one's id: follow it, or the
-            # old id's `cancelled` would close our order while the new one works.
-            replaced = {"broker_order_id": ack.broker_order_id} if ack.broker_order_id else {}
-            order, evs = lifecycle.note(
-                conn, order, "modified", {"price": new_price, "quantity": new_quantity, **replaced},
-                **replaced, price=new_price, reserve_price=new_price,
-                cancelled_quantity=int(order["cancelled_quantity"]) + _working(order) - keep,
-                reserved_cash=book.buy_reservation(keep, new_price, desk.costs) if order["side"] == "buy" else 0,
-                reserved_quantity=keep if order["side"] == "sell" else 0)
+            # Fills since the first read are not working. A broker that replaces the order answers
+            # with the new one's id: follow it, or the old id's `cancelled` would close our order
+            # while the new one works.
+            order, evs = book.reprice(conn, order, price=new_price, keep=min(new_quantity, book.working(order)),
+                                      costs=desk.costs, data={"price": new_price, "quantity": new_quantity},
+                                      broker_order_id=ack.broker_order_id)
     for ev in evs:
         desk.publish(ev.event, views.event_payload(ev))
     return _resync(desk, user_id, order_id, broker, False)
@@ -164,17 +160,13 @@ def _check_modifiable(order: dict[str, Any]) -> None:
         raise Conflict("only limit orders can be modified", code="order_not_modifiable")
 
 
-def _working(order: dict[str, Any]) -> int:
-    return int(order["quantity"]) - int(order["filled_quantity"]) - int(order["cancelled_quantity"])
-
-
 def _release_held(desk: Desk, user_id: str, order_id: str) -> None:
     """The broker refused the modify: the order keeps its old price, and holds back what that needs."""
     with db.tenant(desk.resources.pool, user_id) as conn:
         order = _owned(conn, user_id, order_id)
         if order["state"] in _MODIFIABLE and order["side"] == "buy":
             lifecycle.update(conn, order, reserved_cash=book.buy_reservation(
-                _working(order), int(order["reserve_price"]), desk.costs))
+                book.working(order), int(order["reserve_price"]), desk.costs))
 
 
 def _check_modify_power(conn: psycopg.Connection, order: dict[str, Any], reservation: int) -> None:

@@ -59,7 +59,7 @@ def _candidates(desk: Desk) -> Iterator[dict[str, Any]]:
 
 
 def broker_view(desk: Desk, order: dict[str, Any]) -> tuple[Any, OrderStatus | None]:
-    """(account, the broker's status of `order`) — status None when the broker has no record.
+    """(the account's broker, its status of `order`) — status None when it has no record.
 
     An order without the broker's id is looked up by what we recorded of it: the broker's
     adapter may be a new one that never saw it sent (market-clock runs in its own process)."""
@@ -75,8 +75,8 @@ def broker_view(desk: Desk, order: dict[str, Any]) -> tuple[Any, OrderStatus | N
                                 " an earlier day's order cannot be told from today's",
                                 code=EARLIER_DAY, details={"trading_day": str(order["trading_day"])})
     if order["broker_order_id"]:
-        return account, broker.order_status(order["broker_order_id"])
-    return account, broker.find_order(order["client_order_id"], request_of(order), known)
+        return broker, broker.order_status(order["broker_order_id"])
+    return broker, broker.find_order(order["client_order_id"], request_of(order), known)
 
 
 def answers_for(broker: Any, order: dict[str, Any], today: dt.date) -> bool:
@@ -95,8 +95,7 @@ def reconcile_order(desk: Desk, order: dict[str, Any]) -> str:
     # Ages come from the database's clock (the desk's clock may be a test's or a replay's).
     if order["state"] == S.PENDING_NEW.value and order["age"] < STALE_PENDING:
         return order["state"]  # its place-order request is still running
-    account, status = broker_view(desk, order)
-    broker = desk.broker_for(account)
+    broker, status = broker_view(desk, order)
     absent_is_final = can_tell_absent(broker)
     successor = replacement(broker, status)
     user_id = str(order["user_id"])

@@ -125,15 +125,10 @@ def apply_status_or_replacement(conn: psycopg.Connection, order: dict[str, Any],
         log.error("the broker replaced a partly filled order; follow it by hand", extra={
             "order_id": str(order["id"]), "broker_order_id": successor.broker_order_id})
         return order, events
-    keep = min(successor.quantity, int(order["quantity"]) - int(order["cancelled_quantity"]))
-    buy = order["side"] == Side.BUY.value
-    order, more = lifecycle.note(
-        conn, order, "modified", {"price": successor.price, "quantity": keep,
-                                  "broker_order_id": successor.broker_order_id, "source": "broker_status"},
-        broker_order_id=successor.broker_order_id, price=successor.price, reserve_price=successor.price,
-        cancelled_quantity=int(order["quantity"]) - keep,
-        reserved_cash=book.buy_reservation(keep, successor.price, costs) if buy else 0,
-        reserved_quantity=0 if buy else keep)
+    keep = min(successor.quantity, book.working(order))
+    order, more = book.reprice(conn, order, price=successor.price, keep=keep, costs=costs,
+                               data={"price": successor.price, "quantity": keep, "source": "broker_status"},
+                               broker_order_id=successor.broker_order_id)
     log.warning("order follows the broker's replacement", extra={
         "order_id": str(order["id"]), "broker_order_id": successor.broker_order_id})
     order, after = apply_status(conn, order, successor, costs, on=on)

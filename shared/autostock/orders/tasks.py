@@ -40,10 +40,10 @@ def _cancel_at_broker(desk: desks.Desk, order: dict[str, Any]) -> None:
     """Brokers drop day orders at the close themselves; paper books need telling."""
     if not order["broker_order_id"]:
         return
-    account, status = broker_view(desk, order)
+    broker, status = broker_view(desk, order)
     if status is not None and status.state.is_open:
         try:
-            desk.broker_for(account).cancel_order(order["broker_order_id"])
+            broker.cancel_order(order["broker_order_id"])
         except AppError as e:  # already closed there: its status below says how
             log.info("expiry cancel refused", extra={"order_id": str(order["id"]), "error": e.code})
 
